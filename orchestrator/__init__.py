@@ -1,0 +1,1 @@
+"""The Accord session: stages, routing, consent, pacing, agreements, storage and the event log."""
