@@ -31,6 +31,7 @@ from gateway.rooms import RoomRegistry
 from gateway.settings import Settings
 from orchestrator.clock import Clock, ManualClock, RealClock
 from orchestrator.models import Role
+from orchestrator.review import MemoryReviewQueue, ReviewQueue
 from orchestrator.session import SessionService
 from orchestrator.store import SessionStore
 
@@ -54,29 +55,47 @@ def create_app(
     store: SessionStore | None = None,
     roles: Roles | None = None,
     clock: Clock | None = None,
-    review: Any | None = None,
+    review: ReviewQueue | None = None,
 ) -> FastAPI:
     """Build the gateway. Collaborators not given are built from ``settings``."""
     settings = settings or Settings()
     clock = clock or RealClock()
-    owns_store = store is None
-    store = store if store is not None else _open_store(settings)
-    owns_review = review is None
-    review = review if review is not None else _open_review(settings, store, clock)
-    roles = roles if roles is not None else _build_roles(settings)
-    service = SessionService(store, roles, clock, protocols=_protocols(settings), review=review)
     metrics = Metrics()
     signer = TokenSigner(
-        settings.signing_secret(), clock, ttl_seconds=settings.token_ttl_seconds,
+        settings.signing_secret(),
+        clock,
+        ttl_seconds=settings.token_ttl_seconds,
         reviewer_ttl_seconds=settings.reviewer_token_ttl_seconds,
     )
+    owned: list[Any] = []  # what this app opened itself and must close
+
+    async def assemble() -> None:
+        """Open whatever was not injected (Redis needs a running loop, hence not in create_app)."""
+        nonlocal store, review, roles
+        if store is None:
+            store = await _open_store(settings)
+            owned.append(store)
+        if review is None:
+            review = await _open_review(settings, clock)
+            owned.append(review)
+        if roles is None:
+            roles = _build_roles(settings)
+        app.state.store = store
+        app.state.review = review
+        app.state.service = SessionService(store, roles, clock, protocols=_protocols(settings), review=review)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if app.state.service is None:
+            await assemble()
         _write_bootstrap_token(settings, signer)
         # With a manual clock the driver (simulator, tests) moves time and calls tick() itself.
-        ticker = None if isinstance(clock, ManualClock) else asyncio.create_task(_tick_forever(service, settings))
-        log.info("gateway_started", store="redis" if settings.redis_url else "memory", clock=type(clock).__name__)
+        ticker = None
+        if not isinstance(clock, ManualClock):
+            ticker = asyncio.create_task(_tick_forever(app.state.service, settings))
+        log.info(
+            "gateway_started", store="redis" if settings.redis_url else "memory", clock=type(clock).__name__
+        )
         try:
             yield
         finally:
@@ -85,10 +104,11 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await ticker
             await app.state.rooms.close_all()
-            if owns_review and hasattr(review, "close"):
-                await review.close()
-            if owns_store:
-                await store.close()
+            for resource in reversed(owned):
+                close = getattr(resource, "close", None)
+                if close is not None:
+                    with contextlib.suppress(Exception):
+                        await close()
 
     app = FastAPI(
         title="Accord gateway",
@@ -99,7 +119,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.service = service
+    app.state.service = None
     app.state.store = store
     app.state.review = review
     app.state.clock = clock
@@ -110,12 +130,23 @@ def create_app(
 
     install_error_handlers(app)
     _install_health(app)
-    from gateway import review_api, rooms, sessions_api
+    from gateway import pages, review_api, rooms, sessions_api
 
     app.include_router(sessions_api.router)
     app.include_router(review_api.router)
     app.include_router(rooms.router)
+    pages.install_pages(app)  # the web pages and /static (gateway/pages.py)
     app.add_middleware(RequestLogMiddleware, metrics=metrics)
+    if store is not None and (review is not None or not settings.redis_url):
+        # Everything needed is at hand: build now, so an app used without lifespan (httpx's ASGI
+        # transport) works too.
+        if review is None:
+            review = MemoryReviewQueue(clock=clock)
+            owned.append(review)
+        if roles is None:
+            roles = _build_roles(settings)
+        app.state.review = review
+        app.state.service = SessionService(store, roles, clock, protocols=_protocols(settings), review=review)
     return app
 
 
@@ -127,18 +158,18 @@ def app_from_env() -> FastAPI:
 
 
 # --- wiring defaults ------------------------------------------------------------------------------
-def _open_store(settings: Settings) -> SessionStore:
+async def _open_store(settings: Settings) -> SessionStore:
     from orchestrator.store_factory import open_store
 
-    return open_store(settings.redis_url, settings.redis_prefix)
+    return await open_store(settings.redis_url, settings.redis_prefix)
 
 
-def _open_review(settings: Settings, store: SessionStore, clock: Clock) -> Any:
-    from orchestrator import review
-
+async def _open_review(settings: Settings, clock: Clock) -> ReviewQueue:
     if settings.redis_url:
-        return review.RedisReviewQueue(settings.redis_url, prefix=settings.redis_prefix, clock=clock)
-    return review.MemoryReviewQueue(clock=clock)
+        from orchestrator.review_redis import RedisReviewQueue
+
+        return RedisReviewQueue(settings.redis_url, clock=clock, prefix=settings.redis_prefix)
+    return MemoryReviewQueue(clock=clock)
 
 
 def _build_roles(settings: Settings) -> Roles:
@@ -212,8 +243,12 @@ def _install_health(app: FastAPI) -> None:
         "/metrics",
         tags=["operations"],
         response_class=Response,
-        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
-                         "description": "Prometheus text format"}},
+        responses={
+            200: {
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+                "description": "Prometheus text format",
+            }
+        },
     )
     async def metrics(request: Request) -> Response:
         """Prometheus metrics: sockets, frames, events, latency per stage, screen verdicts, review times."""
@@ -236,7 +271,9 @@ class RequestLogMiddleware:
             return
         for name, value in scope.get("headers", ()):
             if name == b"content-length" and value.isdigit() and int(value) > MAX_BODY_BYTES:
-                response = error_response(413, "too_large", f"request bodies are limited to {MAX_BODY_BYTES} bytes")
+                response = error_response(
+                    413, "too_large", f"request bodies are limited to {MAX_BODY_BYTES} bytes"
+                )
                 await response(scope, receive, send)
                 return
         started = time.perf_counter()
@@ -255,5 +292,10 @@ class RequestLogMiddleware:
             elapsed = time.perf_counter() - started
             self.metrics.http_latency.labels(scope["method"], route, str(status)).observe(elapsed)
             if route not in ("/healthz", "/readyz", "/metrics"):
-                log.info("http_request", method=scope["method"], route=route, status=status,
-                         ms=round(elapsed * 1000, 2))
+                log.info(
+                    "http_request",
+                    method=scope["method"],
+                    route=route,
+                    status=status,
+                    ms=round(elapsed * 1000, 2),
+                )

@@ -56,8 +56,14 @@ class Principal:
 class TokenSigner:
     """Issues and verifies tokens with one secret. Every gateway node must share the secret."""
 
-    def __init__(self, secret: str, clock: Clock | None = None, *, ttl_seconds: int = 7 * 24 * 3600,
-                 reviewer_ttl_seconds: int = 12 * 3600) -> None:
+    def __init__(
+        self,
+        secret: str,
+        clock: Clock | None = None,
+        *,
+        ttl_seconds: int = 7 * 24 * 3600,
+        reviewer_ttl_seconds: int = 12 * 3600,
+    ) -> None:
         if not secret:
             raise ValueError("a token secret must not be empty")
         self._secret = secret
@@ -65,7 +71,9 @@ class TokenSigner:
         self.ttl_seconds = ttl_seconds
         self.reviewer_ttl_seconds = reviewer_ttl_seconds
 
-    def issue(self, subject: str, role: Role, session_id: str | None = None, *, ttl_seconds: int | None = None) -> str:
+    def issue(
+        self, subject: str, role: Role, session_id: str | None = None, *, ttl_seconds: int | None = None
+    ) -> str:
         """A signed token for ``subject`` in ``role``; parties and facilitators need ``session_id``."""
         if role is Role.REVIEWER:
             if session_id is not None:
@@ -73,8 +81,10 @@ class TokenSigner:
         elif not session_id:
             raise ValueError(f"a {role.value} token needs a session id")
         now = int(self._clock.now())
-        ttl = ttl_seconds if ttl_seconds is not None else (
-            self.reviewer_ttl_seconds if role is Role.REVIEWER else self.ttl_seconds
+        ttl = (
+            ttl_seconds
+            if ttl_seconds is not None
+            else (self.reviewer_ttl_seconds if role is Role.REVIEWER else self.ttl_seconds)
         )
         claims: dict[str, object] = {
             "iss": ISSUER,
@@ -99,8 +109,11 @@ class TokenSigner:
                 self._secret,
                 algorithms=[ALGORITHM],
                 issuer=ISSUER,
-                options={"require": ["sub", "role", "iat", "exp", "jti", "iss"], "verify_exp": False,
-                         "verify_iat": False},
+                options={
+                    "require": ["sub", "role", "iat", "exp", "jti", "iss"],
+                    "verify_exp": False,
+                    "verify_iat": False,
+                },
             )
         except jwt.PyJWTError:
             raise Unauthorized("the token is invalid", code="token_invalid") from None
@@ -115,8 +128,9 @@ class TokenSigner:
             raise Unauthorized("the token is invalid", code="token_invalid")
         if self._clock.now() >= expires_at:
             raise Unauthorized("the token has expired", code="token_expired")
-        return Principal(subject=subject, role=role, session_id=sid, token_id=str(claims["jti"]),
-                         expires_at=expires_at)
+        return Principal(
+            subject=subject, role=role, session_id=sid, token_id=str(claims["jti"]), expires_at=expires_at
+        )
 
 
 def require_session_member(principal: Principal, session_id: str) -> Principal:
@@ -137,7 +151,9 @@ def require_reviewer(principal: Principal, allowed: list[str]) -> Principal:
     return principal
 
 
-def token_from_websocket(query_token: str | None, authorization: str | None, subprotocols: list[str]) -> str | None:
+def token_from_websocket(
+    query_token: str | None, authorization: str | None, subprotocols: list[str]
+) -> str | None:
     """A socket's token from ``?token=``, ``Authorization: Bearer``, or a ``bearer.TOKEN`` subprotocol.
 
     Browsers cannot set headers on a WebSocket, and query strings end up in proxy logs, so the
@@ -147,13 +163,14 @@ def token_from_websocket(query_token: str | None, authorization: str | None, sub
         return authorization[7:].strip() or None
     for proto in subprotocols:
         if proto.startswith("bearer."):
-            return proto[len("bearer."):] or None
+            return proto[len("bearer.") :] or None
     return query_token or None
 
 
 # --- FastAPI dependencies -------------------------------------------------------------------------
-_bearer = HTTPBearer(auto_error=False, description="A token from POST /v1/sessions, an invite, or "
-                     "`accord reviewer-token`.")
+_bearer = HTTPBearer(
+    auto_error=False, description="A token from POST /v1/sessions, an invite, or `accord reviewer-token`."
+)
 
 
 def get_signer(request: Request) -> TokenSigner:
@@ -169,9 +186,7 @@ def current_principal(
     return get_signer(request).verify(credentials.credentials if credentials else None)
 
 
-def session_member(
-    session_id: str, principal: Annotated[Principal, Depends(current_principal)]
-) -> Principal:
+def session_member(session_id: str, principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
     """A party or facilitator token for the ``{session_id}`` in the path."""
     return require_session_member(principal, session_id)
 

@@ -25,3 +25,53 @@ def demo(
     from gateway.demo import run_demo
 
     run_demo(json_out)
+
+
+@app.command()
+def simulate(
+    scenario: Annotated[Path, typer.Argument(help="Scenario YAML (format: gateway/scenario.py, examples/).")],
+    url: Annotated[
+        str | None, typer.Option(help="A running gateway (e.g. http://127.0.0.1:8000); default: in-process.")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Write the transcript JSON here (default: stdout).")] = None,
+    step_timeout: Annotated[float, typer.Option(help="Seconds each step may take to settle.")] = 10.0,
+) -> None:
+    """Play a scenario through real WebSocket clients and print the transcript (progress on stderr)."""
+    from gateway.simulate import main
+
+    raise typer.Exit(main(scenario, url, out, step_timeout))
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to listen on (ACCORD_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port (ACCORD_PORT).")] = None,
+    redis_url: Annotated[
+        str | None, typer.Option("--redis-url", help="Redis URL (ACCORD_REDIS_URL); default: in memory.")
+    ] = None,
+) -> None:
+    """Run the gateway: HTTP API, WebSocket rooms, health and metrics (settings: docs/configuration.md)."""
+    from gateway.server import serve as run_server
+    from gateway.settings import Settings
+
+    given = {"host": host, "port": port, "redis_url": redis_url}
+    overrides = {k: v for k, v in given.items() if v is not None}
+    run_server(Settings(**overrides))
+
+
+@app.command("reviewer-token")
+def reviewer_token(
+    name: Annotated[str, typer.Argument(help="The reviewer's name (must be on ACCORD_REVIEWERS if set).")],
+    ttl: Annotated[int | None, typer.Option(help="Seconds (ACCORD_REVIEWER_TOKEN_TTL_SECONDS).")] = None,
+) -> None:
+    """Print a reviewer token signed with ACCORD_SECRET (which the gateway must share)."""
+    from gateway.auth import TokenSigner
+    from gateway.settings import Settings
+    from orchestrator.models import Role
+
+    settings = Settings()
+    if settings.secret is None:
+        typer.echo("ACCORD_SECRET is not set: a token signed now would match no running gateway.", err=True)
+        raise typer.Exit(2)
+    signer = TokenSigner(settings.signing_secret(), reviewer_ttl_seconds=settings.reviewer_token_ttl_seconds)
+    typer.echo(signer.issue(name, Role.REVIEWER, ttl_seconds=ttl))

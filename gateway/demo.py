@@ -57,15 +57,15 @@ async def run_script(driver: InProcessDriver) -> None:
     await s.tick(sid)
     await s.ready(sid, b)
     await s.ready(sid, a)
-    await driver.sync()
-    for name in ("Alex", "Sam"):
+    # Both look at each proposed agreement and accept it, each in their own time.
+    while True:
         try:
-            agreement = await driver.latest_agreement(name)
+            agreement = await driver.latest_agreement("Alex")
         except LookupError:
-            continue
+            break
         await s.agree(sid, a, agreement)
+        driver.clock.advance(30)
         await s.agree(sid, b, agreement)
-        break
     await driver.sync()
 
 
@@ -103,7 +103,11 @@ _STYLE = {
 
 def render_room(room: Room) -> Panel:
     lines: list[Text] = []
+    previous = ""
     for event in room.events:
+        if event.type == "stage" and event.text == previous:
+            continue  # the break notice already said it
+        previous = event_text(event) or ""
         label, style = _STYLE.get(event.type, (event.type, ""))
         text = event_text(event) or ""
         if event.type == "draft":
@@ -123,8 +127,15 @@ def render_room(room: Room) -> Panel:
 def run_demo(json_out: Path | None = None) -> None:
     """Entry point of ``accord demo``."""
     from agents.factory import build_roles
+
     from orchestrator.memory_store import MemoryStore
 
+    import logging
+
+    import structlog
+
+    # The demo is for reading; keep the service's operational logs out of the way.
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     clock = ManualClock()
     service = SessionService(MemoryStore(), build_roles(), clock)
     driver = InProcessDriver(service, clock)

@@ -32,10 +32,14 @@ class ErrorResponse(BaseModel):
     error: ErrorBody
 
 
-def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
     """The one error envelope."""
     return JSONResponse(
-        ErrorResponse(error=ErrorBody(code=code, message=message)).model_dump(), status_code=status, headers=headers
+        ErrorResponse(error=ErrorBody(code=code, message=message)).model_dump(),
+        status_code=status,
+        headers=headers,
     )
 
 
@@ -51,13 +55,16 @@ def install_error_handlers(app: FastAPI) -> None:
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
         # loc and msg only: pydantic's input echo could carry private text
         parts = [
-            f"{'.'.join(str(p) for p in err.get('loc', ()))}: {err.get('msg', 'invalid')}" for err in exc.errors()
+            f"{'.'.join(str(p) for p in err.get('loc', ()))}: {err.get('msg', 'invalid')}"
+            for err in exc.errors()
         ]
         return error_response(422, "invalid_request", "; ".join(parts) or "invalid request")
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(exc.status_code, "http_error")
+        code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
+            exc.status_code, "http_error"
+        )
         return error_response(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
@@ -72,7 +79,8 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 _DESCRIPTIONS = {
-    401: "No token, or a tampered, malformed or expired one (`token_missing`, `token_invalid`, `token_expired`)",
+    401: "No token, or a tampered, malformed or expired one "
+    "(`token_missing`, `token_invalid`, `token_expired`)",
     403: "A valid token, but for another session, party or role (`forbidden`, ...)",
     404: "No such session, party, invite or case",
     409: "Not possible in the current stage or state",

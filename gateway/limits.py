@@ -38,8 +38,14 @@ class PartyLimiter:
     ones (beyond ``max_parties``) changes nothing for a well-behaved client.
     """
 
-    def __init__(self, rate: float, burst: int, *, max_parties: int = 100_000,
-                 now: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        rate: float,
+        burst: int,
+        *,
+        max_parties: int = 100_000,
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.rate, self.burst, self._now, self._max = rate, burst, now, max_parties
         self._buckets: OrderedDict[tuple[str, str], TokenBucket] = OrderedDict()
 

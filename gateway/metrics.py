@@ -1,10 +1,10 @@
 """Prometheus metrics of the gateway, served at ``/metrics`` together with the session core's.
 
-The core (``orchestrator.metrics``) counts events appended, screen verdicts and per-stage latency
-(screen, coach, mediator, say→coach inside the service) in the process-wide default registry. The
-gateway adds what only it sees (sockets, frames, end-to-end say→coach on the wire, HTTP, review
-times) in a registry of its own per app, because tests and the simulator run several apps in one
-process.
+The core counts events appended, screen verdicts and per-stage latency (screen, coach, mediator,
+say→coach inside the service; ``orchestrator.metrics``) and review time-to-claim/decision
+(``orchestrator.review``) in the process-wide default registry. The gateway adds what only it sees
+(sockets, frames, error frames, say→coach on the wire, HTTP) in a registry of its own per app,
+because tests and the simulator run several apps in one process.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
-_REVIEW_BUCKETS = (10, 30, 60, 300, 900, 1800, 3600, 4 * 3600, 12 * 3600, 24 * 3600, 72 * 3600)
 
 
 class Metrics:
@@ -35,17 +34,12 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
-        self.review_time_to_claim = Histogram(
-            "accord_review_time_to_claim_seconds", "From case opened to its first claim",
-            buckets=_REVIEW_BUCKETS, registry=r,
-        )
-        self.review_time_to_decision = Histogram(
-            "accord_review_time_to_decision_seconds", "From case opened to its decision",
-            buckets=_REVIEW_BUCKETS, registry=r,
-        )
         self.http_latency = Histogram(
-            "accord_http_request_seconds", "HTTP request latency by route template",
-            ["method", "route", "status"], buckets=_LATENCY_BUCKETS, registry=r,
+            "accord_http_request_seconds",
+            "HTTP request latency by route template",
+            ["method", "route", "status"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
         )
 
     def render(self) -> bytes:

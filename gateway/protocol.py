@@ -94,14 +94,31 @@ class PingFrame(_ClientFrame):
 
 
 ClientFrame = Annotated[
-    SayFrame | ShareFrame | PauseFrame | ReadyFrame | AgreeFrame | IntakeFrame | CloseFrame | ResumeFrame | PingFrame,
+    SayFrame
+    | ShareFrame
+    | PauseFrame
+    | ReadyFrame
+    | AgreeFrame
+    | IntakeFrame
+    | CloseFrame
+    | ResumeFrame
+    | PingFrame,
     Field(discriminator="type"),
 ]
 CLIENT_FRAME_ADAPTER: TypeAdapter[ClientFrame] = TypeAdapter(ClientFrame)
 CLIENT_FRAME_TYPES: frozenset[str] = frozenset(
     m.model_fields["type"].annotation.__args__[0]  # type: ignore[union-attr]
-    for m in (SayFrame, ShareFrame, PauseFrame, ReadyFrame, AgreeFrame, IntakeFrame, CloseFrame, ResumeFrame,
-              PingFrame)
+    for m in (
+        SayFrame,
+        ShareFrame,
+        PauseFrame,
+        ReadyFrame,
+        AgreeFrame,
+        IntakeFrame,
+        CloseFrame,
+        ResumeFrame,
+        PingFrame,
+    )
 )
 
 

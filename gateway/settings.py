@@ -40,6 +40,11 @@ class Settings(BaseSettings):
         description="Base URL people reach this server at (used in invite links). "
         "Default: taken from each request.",
     )
+    exit_url: str = Field(
+        "https://www.bbc.co.uk/weather",
+        description="Where the web pages' quick exit (button, or Esc twice) sends a person: a neutral "
+        "site. The page is replaced, so Back does not return to Accord.",
+    )
 
     # --- storage ------------------------------------------------------------------------------
     redis_url: str | None = Field(
@@ -48,7 +53,8 @@ class Settings(BaseSettings):
         "(one process, nothing survives a restart).",
     )
     redis_prefix: str = Field(
-        "accord:", description="Prefix of every Redis key and channel (several deployments can share one Redis)."
+        "accord:",
+        description="Prefix of every Redis key and channel (several deployments can share one Redis).",
     )
 
     # --- auth ---------------------------------------------------------------------------------
@@ -74,7 +80,9 @@ class Settings(BaseSettings):
         description="Bootstrap: at start-up, write a reviewer token for `ACCORD_BOOTSTRAP_REVIEWER` to "
         "this file (mode 0600), so a fresh deployment has a first reviewer.",
     )
-    bootstrap_reviewer: str = Field("admin", description="Reviewer name used for `ACCORD_REVIEWER_TOKEN_FILE`.")
+    bootstrap_reviewer: str = Field(
+        "admin", description="Reviewer name used for `ACCORD_REVIEWER_TOKEN_FILE`."
+    )
 
     # --- limits -------------------------------------------------------------------------------
     max_frame_bytes: int = Field(
@@ -107,7 +115,9 @@ class Settings(BaseSettings):
         description="Without `?after_seq=`, how long a new socket waits for a first `resume` frame "
         "before sending the whole history.",
     )
-    tick_seconds: float = Field(1.0, gt=0, description="How often due timeouts are applied (real clock only).")
+    tick_seconds: float = Field(
+        1.0, gt=0, description="How often due timeouts are applied (real clock only)."
+    )
 
     # --- logs ---------------------------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
@@ -124,7 +134,9 @@ class Settings(BaseSettings):
     model_screener: str | None = Field(None, description="Backend for the safety screener's LLM judge only.")
     model_coach: str | None = Field(None, description="Backend for the coach only.")
     model_mediator: str | None = Field(None, description="Backend for the mediator only.")
-    model_timeout_seconds: float = Field(20.0, gt=0, description="Per model call; on timeout the builtin answers.")
+    model_timeout_seconds: float = Field(
+        20.0, gt=0, description="Per model call; on timeout the builtin answers."
+    )
 
     @field_validator("reviewers", mode="before")
     @classmethod

@@ -52,14 +52,22 @@ class InProcessDriver:
 
     async def latest_draft(self, name: str) -> str:
         await self.sync()
-        for event in reversed(self.rooms[name].events):
-            if event.type == "draft" and event.draft.status == "pending":
-                return event.draft.id
-        raise LookupError(f"{name} has no pending draft")
+        status: dict[str, str] = {}
+        for event in self.rooms[name].events:
+            if event.type == "draft":
+                status[event.draft.id] = event.draft.status
+        pending = [draft_id for draft_id, s in status.items() if s == "pending"]
+        if not pending:
+            raise LookupError(f"{name} has no pending draft")
+        return pending[-1]
 
     async def latest_agreement(self, name: str) -> str:
         await self.sync()
-        for event in reversed(self.rooms[name].events):
-            if event.type == "agreement" and event.agreement.status == "proposed":
-                return event.agreement.id
-        raise LookupError(f"{name} has no open agreement")
+        status: dict[str, str] = {}
+        for event in self.rooms[name].events:
+            if event.type == "agreement":
+                status[event.agreement.id] = event.agreement.status
+        proposed = [agreement_id for agreement_id, s in status.items() if s == "proposed"]
+        if not proposed:
+            raise LookupError(f"{name} has no open agreement")
+        return proposed[-1]

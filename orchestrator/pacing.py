@@ -59,6 +59,7 @@ def read_flood(
     horsemen: list[str] | None = None,
 ) -> FloodReading:
     """Update ``party``'s pacing fields for a new message at ``now`` and return the reading."""
+    previous = party.recent_message_times[-1] if party.recent_message_times else None
     window_start = now - policy.burst_window_seconds
     times = [t for t in party.recent_message_times if t >= window_start]
     times.append(now)
@@ -69,7 +70,6 @@ def read_flood(
         signals.insert(0, "burst")
 
     # The score fades while the party is calm, so one heated message long ago does not linger.
-    previous = party.recent_message_times[-2] if len(party.recent_message_times) > 1 else None
     minutes_since = (now - previous) / 60.0 if previous is not None else 0.0
     decayed = max(0.0, party.flood_score - policy.decay_per_minute * minutes_since)
     score = decayed + sum(policy.weights.get(s, 0.0) for s in signals)

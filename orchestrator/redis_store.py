@@ -407,6 +407,7 @@ class RedisSubscription(QueueSubscription):
         except asyncio.CancelledError:
             raise  # close() releases
         except Exception as exc:  # any failure ends the feed; the reader resumes from the log
+            # Type only, no traceback: a validation error would quote the event's (private) text.
             where = {"session_id": self._session_id, "room": self._room}
             log.warning("live feed ended: %s", type(exc).__name__, extra=where)
             self.finish("disconnected")

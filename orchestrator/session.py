@@ -19,7 +19,7 @@ from typing import Any, Literal, TypeVar
 import structlog
 from pydantic import BaseModel, Field
 
-from agents.guards import leak_problems, tone_problems
+from agents.guards import leak_problems, tone_problems, tone_signals
 from agents.interfaces import ApprovedItem, CoachReply, CoachRequest, ComposeRequest, ScreenRequest, Turn
 from agents.roles import Roles
 from orchestrator import agreements as agreement_rules
@@ -218,7 +218,7 @@ class SessionService:
         protocol = self._protocol(state.mode)
         now = self.clock.now()
         other = state.other(party.id)
-        horsemen = tone_problems(text)
+        horsemen = ["horsemen"] if "horsemen" in tone_signals(text) else []
         reading = pacing.read_flood(party, now, text, protocol.pacing, self.protocols.flood_markers, horsemen)
         pursuing = pacing.read_cycle(party, other, now, protocol.pacing)
         cycle_role: Literal["pursuer", "withdrawer"] | None = None
@@ -341,7 +341,7 @@ class SessionService:
         now = self.clock.now()
         consent.mark_discarded(draft, now)
         await self._append(state, party.id, DraftEvent(draft=consent.view(draft)))
-        gentler = soften(draft.text)
+        gentler = soften(draft.text, mode=state.mode, parts_language=self._protocol(state.mode).parts_language)
         text = (
             "Before this goes out: some of these words are likely to land as blame, and then the point gets lost. "
             "I've suggested a gentler version below; change anything that doesn't sound like you."
@@ -353,7 +353,7 @@ class SessionService:
             )
         await self._append(state, party.id, CoachEvent(text=text, message_id=state.next_id("m")))
         if gentler is not None and not tone_problems(gentler):
-            new = consent.propose(state, party.id, gentler, now, kind=draft.kind.value, request=draft.request)
+            new = consent.propose(state, party.id, gentler, now, kind=draft.kind.value, request=None)
             await self._append(state, party.id, DraftEvent(draft=consent.view(new)))
         log.info("draft_returned", session_id=state.id, markers=len(problems))
 

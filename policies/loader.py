@@ -36,7 +36,8 @@ def load_policy(filename: str, model: type[M], directory: Path | None = None) ->
     except OSError as exc:
         raise PolicyError(f"{path}: cannot read policy file ({exc.strerror})") from None
     try:
-        data = yaml.safe_load(raw)
+        # The C loader when available: the lexicon loads ten times faster.
+        data = yaml.load(raw, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         where = ""
         mark = getattr(exc, "problem_mark", None)

@@ -41,6 +41,7 @@ class Notices(BaseModel):
     """Plain words for stages and breaks (see protocols.yaml)."""
 
     intake: str
+    intake_other: str  # this party is done with intake; the other is not yet
     waiting: str
     ready_check: str
     joint: str

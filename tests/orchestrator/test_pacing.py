@@ -24,7 +24,9 @@ def test_calm_messages_do_not_flood() -> None:
     p = _party()
     now = 1000.0
     for i in range(3):
-        reading = pacing.read_flood(p, now + i * 120, "I'd like to talk about the weekend plans.", COUPLE, MARKERS)
+        reading = pacing.read_flood(
+            p, now + i * 120, "I'd like to talk about the weekend plans.", COUPLE, MARKERS
+        )
         assert not reading.flooded
     assert reading.signals == []
 
@@ -33,7 +35,8 @@ def test_burst_capitals_and_absolutes_flood_and_suggest_once() -> None:
     p = _party()
     now = 1000.0
     readings = [
-        pacing.read_flood(p, now + i * 5, "YOU NEVER LISTEN TO ME, I AM SO FED UP", COUPLE, MARKERS) for i in range(4)
+        pacing.read_flood(p, now + i * 5, "YOU NEVER LISTEN TO ME, I AM SO FED UP", COUPLE, MARKERS)
+        for i in range(4)
     ]
     assert readings[-1].flooded
     assert {"burst", "capitals", "absolutes", "intensity"} <= set(readings[-1].signals)

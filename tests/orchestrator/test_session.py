@@ -7,7 +7,13 @@ import pytest
 from orchestrator.errors import Conflict, Forbidden, InvalidInput, NotFound, WrongStage
 from orchestrator.redis_store import RedisStore
 from orchestrator.session import SessionService
-from tests.orchestrator.session_helpers import builtin_roles, draft_via_coach, joint_session, make_driver, stage
+from tests.orchestrator.session_helpers import (
+    builtin_roles,
+    draft_via_coach,
+    joint_session,
+    make_driver,
+    stage,
+)
 
 HURT = "You never answer my texts when you go out. I felt invisible all night."
 
@@ -56,7 +62,9 @@ async def test_send_shares_approved_text_with_both_rooms(store) -> None:
     sid, a, b = await joint_session(d)
     draft = await draft_via_coach(d, "Alex", HURT)
     await d.sync()
-    draft_text = next(e.draft.text for e in d.rooms["Alex"].events if e.type == "draft" and e.draft.id == draft)
+    draft_text = next(
+        e.draft.text for e in d.rooms["Alex"].events if e.type == "draft" and e.draft.id == draft
+    )
     await d.service.share(sid, a, draft, "send")
     await d.sync()
     for name in ("Alex", "Sam"):
@@ -103,7 +111,9 @@ async def test_edit_is_screened_again(store) -> None:
     ("case", "error"),
     [("unknown", NotFound), ("someone_else", Forbidden), ("twice", Conflict), ("bad_action", InvalidInput)],
 )
-async def test_bad_share_requests_leave_the_session_unchanged(store, case: str, error: type[Exception]) -> None:
+async def test_bad_share_requests_leave_the_session_unchanged(
+    store, case: str, error: type[Exception]
+) -> None:
     d = make_driver(store)
     sid, a, b = await joint_session(d)
     draft = await draft_via_coach(d, "Alex", HURT)
@@ -172,7 +182,11 @@ async def test_agreement_needs_both_and_records_who_and_when(store) -> None:
     sid, a, b = await joint_session(d)
     draft = await draft_via_coach(d, "Alex", "I get scared when you're late and I don't hear from you.")
     await d.service.share(
-        sid, a, draft, "edit", "When you're late and I don't hear from you, I get scared. Would you be willing to text me if you'll be late?"
+        sid,
+        a,
+        draft,
+        "edit",
+        "When you're late and I don't hear from you, I get scared. Would you be willing to text me if you'll be late?",
     )
     state = await store.load(sid)
     assert state.agreements, "a request should become a proposed agreement"
@@ -202,7 +216,11 @@ async def test_declined_agreement(store) -> None:
     sid, a, b = await joint_session(d)
     draft = await draft_via_coach(d, "Sam", "I need some quiet time after work before we talk.")
     await d.service.share(
-        sid, b, draft, "edit", "After work I need a little quiet before we talk. Would you be willing to give me twenty minutes when I get home?"
+        sid,
+        b,
+        draft,
+        "edit",
+        "After work I need a little quiet before we talk. Would you be willing to give me twenty minutes when I get home?",
     )
     agreement_id = next(iter((await store.load(sid)).agreements))
     await d.service.agree(sid, a, agreement_id, accept=False)
@@ -226,7 +244,9 @@ async def test_facilitator_sees_outcomes_only(store) -> None:
     await d.service.ready(sid, b)
     secret = "My manager keeps taking credit for my analysis and I'm furious about it"
     draft = await draft_via_coach(d, "Priya", secret)
-    await d.service.share(sid, a, draft, "edit", "Would you be willing to name the authors on the slides we present?")
+    await d.service.share(
+        sid, a, draft, "edit", "Would you be willing to name the authors on the slides we present?"
+    )
     events = await d.service.events(sid, hr.party_id)
     types = {e.type for e in events}
     assert types <= {"stage", "agreement"}

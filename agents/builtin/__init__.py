@@ -1,0 +1,1 @@
+"""Builtin roles: offline, deterministic, no model. Built from the lexicons in ``policies/``."""

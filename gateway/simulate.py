@@ -1,0 +1,665 @@
+"""``accord simulate FILE.yaml [--url URL] [--out FILE.json]``: play a scenario through real clients.
+
+Every person in the scenario is a real ``websockets`` client on their own room's socket, and joins
+through the real HTTP API, against either an in-process gateway (uvicorn on a random loopback port,
+with a :class:`~orchestrator.clock.ManualClock` that ``advance`` steps move) or a running server
+(``--url``; ``advance`` is refused there, since a real server's clock cannot be moved).
+
+After each step the simulator waits, with a bounded timeout and no fixed sleeps, until the step has
+settled: the actor's ``ping`` is answered (the gateway handles a socket's frames in order, so the
+action is done) and every room has received every event up to the ``last_seq`` its session view
+reports. ``latest`` then means the newest pending draft (or proposed agreement) in the actor's
+received events.
+
+The transcript (JSON) is exactly::
+
+    {"session_id", "mode", "final_stage",
+     "parties": {NAME: {"events": [{"seq", "type", "text"?, ...}]}},
+     "agreements": [{"id", "text", "accepted_by": [NAME...]}],
+     "review_cases": [{"id", "severity", "category", "party", "status"}]}
+
+``final_stage`` is the session's true stage in-process, and the initiator's view of it with
+``--url``. Review cases come from the in-process review queue, or with ``--url`` from the reviewer
+API when ``ACCORD_SECRET`` (the server's signing secret) is set; otherwise the list is empty.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import socket
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from pydantic import ValidationError
+from rich.console import Console
+from rich.markup import escape
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from gateway.scenario import (
+    AdvanceStep,
+    AgreeStep,
+    CloseStep,
+    DiscardStep,
+    IntakeStep,
+    InviteStep,
+    PauseStep,
+    ReadyStep,
+    SayStep,
+    Scenario,
+    ScenarioError,
+    ShareStep,
+    load_scenario,
+)
+from orchestrator.events import EVENT_ADAPTER, Event, event_text
+
+DEFAULT_STEP_TIMEOUT = 10.0  # seconds a step may take to settle (builtin agents answer in milliseconds)
+REMOTE_FRAMES_PER_SECOND = (
+    4.0  # below the gateway's default 5/s per party, so a long scenario is never limited
+)
+
+
+class SimulationError(Exception):
+    """A step that could not be carried out; ``str()`` names the file, line and step."""
+
+    def __init__(self, message: str, *, line: int | None = None, source: str = "<scenario>") -> None:
+        super().__init__(message)
+        self.message, self.line, self.source = message, line, source
+
+    def __str__(self) -> str:
+        where = f"{self.source}:{self.line}" if self.line else self.source
+        return f"{where}: {self.message}"
+
+
+class _StepFailed(Exception):
+    """Raised inside a step; the runner adds where it happened."""
+
+
+# --- one person on one socket -----------------------------------------------------------------------
+@dataclass
+class Member:
+    """A party or facilitator of the simulated session, with their own room socket."""
+
+    name: str
+    party_id: str
+    role: str
+    token: str
+    events: list[dict[str, Any]] = field(default_factory=list)  # wire JSON, in seq order
+    typed: list[Event | None] = field(default_factory=list)  # parsed, None for unknown types
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    pongs: int = 0
+    problems: list[str] = field(default_factory=list)  # protocol violations seen (gaps, repeats)
+    ws: ClientConnection | None = None
+    reader: asyncio.Task[None] | None = None
+    closed: BaseException | None = None
+    _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+    _next_frame_at: float = 0.0
+
+    @property
+    def last_seq(self) -> int:
+        return int(self.events[-1]["seq"]) if self.events else 0
+
+    async def connect(self, ws_url: str) -> None:
+        """Open the room socket, asking for the whole room from seq 1, and start reading."""
+        self.ws = await connect(
+            f"{ws_url}?after_seq=0",
+            additional_headers={"Authorization": f"Bearer {self.token}"},
+            open_timeout=10,
+            max_size=None,
+        )
+        self.reader = asyncio.create_task(self._read(), name=f"room-{self.name}")
+
+    async def _read(self) -> None:
+        assert self.ws is not None
+        try:
+            async for raw in self.ws:
+                self._receive(json.loads(raw))
+                async with self._changed:
+                    self._changed.notify_all()
+        except ConnectionClosed as exc:
+            self.closed = exc
+        finally:
+            if self.closed is None:
+                self.closed = ConnectionError("the socket closed")
+            async with self._changed:
+                self._changed.notify_all()
+
+    def _receive(self, data: dict[str, Any]) -> None:
+        kind = data.get("type")
+        if kind == "error":
+            self.errors.append(data)
+            return
+        if kind == "pong":
+            self.pongs += 1
+            return
+        seq = data.get("seq")
+        if seq != self.last_seq + 1:
+            self.problems.append(f"{self.name} received seq {seq} after {self.last_seq}")
+            if not isinstance(seq, int) or seq <= self.last_seq:
+                return
+        try:
+            typed: Event | None = EVENT_ADAPTER.validate_python(data)
+        except ValidationError:
+            typed = None  # a newer server's event type: kept in the transcript as received
+        self.events.append(data)
+        self.typed.append(typed)
+
+    async def wait_until(self, ready: Callable[[], bool], within: float, what: str) -> None:
+        """Wait (bounded) until ``ready()`` holds; raise with ``what`` if it does not in time."""
+        try:
+            async with asyncio.timeout(within), self._changed:
+                await self._changed.wait_for(lambda: ready() or self.closed is not None)
+        except TimeoutError:
+            raise _StepFailed(f"timed out after {within:g}s waiting for {what}") from None
+        if not ready():
+            raise _StepFailed(f"{self.name}'s socket closed ({self.closed}) while waiting for {what}")
+
+    async def send(self, frame: dict[str, Any], frames_per_second: float | None) -> None:
+        if frames_per_second:  # stay under the server's per-party rate limit on a real server
+            now = time.monotonic()
+            if self._next_frame_at > now:
+                await asyncio.sleep(self._next_frame_at - now)
+            self._next_frame_at = max(now, self._next_frame_at) + 1 / frames_per_second
+        if self.ws is None or self.closed is not None:
+            raise _StepFailed(f"{self.name}'s socket is closed")
+        await self.ws.send(json.dumps(frame))
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            with contextlib.suppress(Exception):
+                await self.ws.close()
+        if self.reader is not None:
+            with contextlib.suppress(Exception):
+                await self.reader
+
+    def latest(self, kind: str) -> str | None:
+        """Id of the newest draft still ``pending`` / agreement still ``proposed`` in this room.
+
+        An agreement this person already answered is passed over while another is open to them.
+        """
+        status: dict[str, str] = {}
+        answered: set[str] = set()
+        order: list[str] = []
+        for event in self.typed:
+            if kind == "draft" and event is not None and event.type == "draft":
+                item_id, item_status = event.draft.id, event.draft.status
+            elif kind == "agreement" and event is not None and event.type == "agreement":
+                item_id, item_status = event.agreement.id, event.agreement.status
+                if self.name in event.agreement.accepted_by + event.agreement.declined_by:
+                    answered.add(item_id)
+            else:
+                continue
+            if item_id not in status:
+                order.append(item_id)
+            status[item_id] = item_status
+        wanted = "pending" if kind == "draft" else "proposed"
+        open_ids = [i for i in order if status[i] == wanted]
+        unanswered = [i for i in open_ids if i not in answered]
+        return (unanswered or open_ids or [None])[-1]
+
+
+# --- where the server is --------------------------------------------------------------------------
+class Target:
+    """A gateway to run against: in-process or remote."""
+
+    base_url: str = ""
+    frames_per_second: float | None = None
+
+    async def advance(self, seconds: float, session_id: str) -> None:
+        raise _StepFailed("advance needs the in-process server's manual clock (run without --url)")
+
+    async def final_stage(self, session_id: str, http: httpx.AsyncClient, initiator: Member) -> str:
+        return str((await _view(http, session_id, initiator))["stage"])
+
+    async def review_cases(self, session_id: str, http: httpx.AsyncClient) -> list[dict[str, Any]]:
+        return []
+
+    async def close(self) -> None:
+        """Release what the target holds."""
+
+
+class RemoteTarget(Target):
+    """A running gateway at ``url``. Frames are paced under its default per-party rate limit."""
+
+    def __init__(self, url: str, console: Console) -> None:
+        self.base_url = url.rstrip("/")
+        self.frames_per_second = REMOTE_FRAMES_PER_SECOND
+        self.console = console
+
+    async def review_cases(self, session_id: str, http: httpx.AsyncClient) -> list[dict[str, Any]]:
+        secret = os.environ.get("ACCORD_SECRET")
+        if not secret:
+            self.console.print(
+                "[dim]review cases: set ACCORD_SECRET (the server's secret) to list them[/dim]"
+            )
+            return []
+        from gateway.auth import TokenSigner
+        from orchestrator.models import Role
+
+        token = TokenSigner(secret).issue("simulator", Role.REVIEWER, ttl_seconds=600)
+        response = await http.get(
+            "/v1/review/cases",
+            params={"session_id": session_id, "status": "all"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        if response.status_code != 200:
+            self.console.print(
+                f"[yellow]review cases: the reviewer API answered {response.status_code}[/yellow]"
+            )
+            return []
+        body = response.json()
+        cases = body.get("cases", body) if isinstance(body, dict) else body
+        return [c for c in cases if c.get("session_id", session_id) == session_id]
+
+
+class InProcessTarget(Target):
+    """A gateway in this event loop: uvicorn on 127.0.0.1 at a free port, memory store, manual clock."""
+
+    def __init__(self) -> None:
+        from orchestrator.clock import ManualClock
+
+        self.clock = ManualClock()
+        self.app: Any = None
+        self._server: Any = None
+        self._sock: socket.socket | None = None
+
+    async def start(self) -> None:
+        import uvicorn
+        from orchestrator.review import MemoryReviewQueue
+
+        from gateway.app import create_app
+        from gateway.settings import Settings
+        from orchestrator.memory_store import MemoryStore
+
+        settings = Settings(
+            secret=secrets.token_urlsafe(48),
+            token_ttl_seconds=10 * 365 * 24 * 3600,  # the manual clock may be moved far ahead
+            messages_burst=100_000,  # the simulator paces itself by waiting for each step
+            redis_url=None,
+        )
+        self.app = create_app(
+            settings, store=MemoryStore(), clock=self.clock, review=MemoryReviewQueue(clock=self.clock)
+        )
+        config = uvicorn.Config(
+            self.app,
+            host="127.0.0.1",
+            port=0,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            ws_max_size=settings.ws_max_size,
+            timeout_graceful_shutdown=5,
+        )
+        config.load()
+        self._server = uvicorn.Server(config)
+        self._server.lifespan = config.lifespan_class(config)
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind(("127.0.0.1", 0))
+        # Not serve(): that would take over the process's signal handlers and poll every 100 ms.
+        await self._server.startup(sockets=[self._sock])
+        if not self._server.started:
+            raise RuntimeError("the in-process gateway did not start")
+        await self._server.on_tick(0)  # sets the default response headers serve() would
+        self.base_url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
+
+    async def advance(self, seconds: float, session_id: str) -> None:
+        self.clock.advance(seconds)
+        await self.app.state.service.tick(session_id)
+
+    async def final_stage(self, session_id: str, http: httpx.AsyncClient, initiator: Member) -> str:
+        state = await self.app.state.service.store.load(session_id)
+        return str(state.stage.value)
+
+    async def review_cases(self, session_id: str, http: httpx.AsyncClient) -> list[dict[str, Any]]:
+        cases = await self.app.state.review.all_cases(session_id)
+        return [c.model_dump(mode="json", include={"id", "severity", "categories", "party_id", "status"})
+                for c in cases]
+
+    async def close(self) -> None:
+        if self._server is not None and self._server.started:
+            self._server.should_exit = True
+            await self._server.shutdown(sockets=[self._sock] if self._sock else None)
+
+
+@contextlib.asynccontextmanager
+async def open_target(url: str | None, console: Console) -> AsyncIterator[Target]:
+    """The gateway to run against, closed afterwards."""
+    target: Target
+    if url:
+        target = RemoteTarget(url, console)
+    else:
+        target = InProcessTarget()
+        await target.start()
+    try:
+        yield target
+    finally:
+        await target.close()
+
+
+# --- the runner ---------------------------------------------------------------------------------------
+class Simulation:
+    """Plays one scenario against one target."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        target: Target,
+        http: httpx.AsyncClient,
+        console: Console,
+        step_timeout: float = DEFAULT_STEP_TIMEOUT,
+    ) -> None:
+        self.scenario = scenario
+        self.target = target
+        self.http = http
+        self.console = console
+        self.timeout = step_timeout
+        self.members: dict[str, Member] = {}
+        self.session_id = ""
+        self.ws_url = ""
+        self.invite_code: str | None = None
+        self.facilitator_code: str | None = None
+
+    async def run(self, source: str) -> dict[str, Any]:
+        """Every step in order; returns the transcript. Raises :class:`SimulationError`."""
+        steps = self.scenario.steps
+        try:
+            await self._settled("  0", f"{self.scenario.initiator} starts", self._start())
+            for number, step in enumerate(steps, start=1):
+                try:
+                    await self._settled(f"{number:>3}", _actor(step), self._step(step))
+                except _StepFailed as exc:
+                    raise SimulationError(
+                        f"step {number} ({step.action}): {exc}", line=step.line, source=source
+                    ) from None
+            return await self._transcript()
+        except _StepFailed as exc:
+            raise SimulationError(f"starting the session: {exc}", source=source) from None
+        finally:
+            for member in self.members.values():
+                await member.close()
+
+    async def _settled(self, label: str, actor: str, action: Any) -> None:
+        """Run one step, wait until every room has everything it caused, print one progress line."""
+        before = {name: m.last_seq for name, m in self.members.items()}
+        await action
+        for member in self.members.values():
+            target_seq = int((await _view(self.http, self.session_id, member))["last_seq"])
+            await member.wait_until(
+                lambda m=member, s=target_seq: m.last_seq >= s,
+                self.timeout,  # type: ignore[misc]
+                f"{member.name}'s room to reach seq {target_seq}",
+            )
+        self._progress(label, actor, before)
+
+    async def _start(self) -> None:
+        name = self.scenario.initiator
+        body = await _post(self.http, "/v1/sessions", {"mode": self.scenario.mode.value, "name": name})
+        self.session_id = body["session_id"]
+        self.ws_url = body["ws_url"]
+        self.invite_code = body.get("invite_code")
+        self.facilitator_code = body.get("facilitator_code")
+        await self._join(name, body)
+
+    async def _join(self, name: str, credentials: dict[str, Any]) -> None:
+        member = Member(
+            name, credentials["party_id"], str(credentials.get("role", "party")), credentials["token"]
+        )
+        self.members[name] = member
+        await member.connect(self.ws_url)
+        if member.role == "party" and not self.scenario.has_intake_step(name):
+            await self._act(member, {"type": "intake", "skip": True})
+
+    async def _step(self, step: Any) -> None:
+        if isinstance(step, InviteStep):
+            facilitator = step.invite in self.scenario.facilitators
+            code = self.facilitator_code if facilitator else self.invite_code
+            if not code:
+                raise _StepFailed("the server gave no code for this invite")
+            body = await _post(self.http, f"/v1/invites/{code}/accept", {"name": step.invite})
+            await self._join(step.invite, body)
+            return
+        if isinstance(step, AdvanceStep):
+            await self.target.advance(step.advance, self.session_id)
+            return
+        member = self.members[step.party]
+        frame: dict[str, Any]
+        if isinstance(step, SayStep):
+            frame = {
+                "type": "say",
+                "text": step.say,
+                "client_msg_id": f"sim-{step.line}-{secrets.token_hex(4)}",
+            }
+        elif isinstance(step, ShareStep | DiscardStep):
+            draft_id = member.latest("draft")
+            if draft_id is None:
+                raise _StepFailed(
+                    f"{member.name} has no pending draft (the coach offered none, or all were decided)"
+                )
+            if isinstance(step, DiscardStep):
+                frame = {"type": "share", "draft_id": draft_id, "action": "discard"}
+            elif step.edit is not None:
+                frame = {"type": "share", "draft_id": draft_id, "action": "edit", "text": step.edit}
+            else:
+                frame = {"type": "share", "draft_id": draft_id, "action": "send"}
+        elif isinstance(step, AgreeStep):
+            agreement_id = member.latest("agreement")
+            if agreement_id is None:
+                raise _StepFailed(f"{member.name} has no proposed agreement to answer")
+            frame = {"type": "agree", "agreement_id": agreement_id, "accept": step.accept}
+        elif isinstance(step, IntakeStep):
+            frame = (
+                {"type": "intake", "skip": True}
+                if step.intake == "skip"
+                else {"type": "intake", "answers": step.intake}
+            )
+        elif isinstance(step, PauseStep):
+            frame = {"type": "pause"}
+        elif isinstance(step, ReadyStep):
+            frame = {"type": "ready"}
+        elif isinstance(step, CloseStep):
+            frame = {"type": "close"}
+        else:  # pragma: no cover - the step union is closed
+            raise _StepFailed(f"unsupported step {type(step).__name__}")
+        await self._act(member, frame)
+
+    async def _act(self, member: Member, frame: dict[str, Any]) -> None:
+        """Send a frame, then a ping: the gateway handles a socket's frames in order, so the pong
+        means the action is done; an ``error`` frame sent before it means it was refused."""
+        errors, pongs = len(member.errors), member.pongs
+        fps = self.target.frames_per_second
+        await member.send(frame, fps)
+        await member.send({"type": "ping"}, fps)
+        await member.wait_until(
+            lambda: (
+                member.pongs > pongs or any(e.get("code") == "rate_limited" for e in member.errors[errors:])
+            ),
+            self.timeout,
+            f"the server to handle {member.name}'s {frame['type']}",
+        )
+        if member.errors[errors:]:
+            error = member.errors[errors]
+            raise _StepFailed(
+                f"the server refused {member.name}'s {frame['type']}: "
+                f"{error.get('code')}: {error.get('message')}"
+            )
+
+    def _progress(self, label: str, actor: str, before: dict[str, int]) -> None:
+        parts = []
+        for name, member in self.members.items():
+            new = [e for e in member.events if e["seq"] > before.get(name, 0)]
+            kinds = ", ".join(_kind(e) for e in new) or "-"
+            parts.append(f"[bold]{escape(name)}[/bold]: {escape(kinds)}")
+        self.console.print(f"[dim]{label}[/dim] {escape(actor)} → " + " · ".join(parts), soft_wrap=True)
+
+    async def _transcript(self) -> dict[str, Any]:
+        initiator = self.members[self.scenario.initiator]
+        view = await _view(self.http, self.session_id, initiator)
+        names = {m.party_id: m.name for m in self.members.values()}
+        problems = [p for m in self.members.values() for p in m.problems]
+        if problems:
+            raise _StepFailed("the server broke the event order: " + "; ".join(problems))
+        return {
+            "session_id": self.session_id,
+            "mode": self.scenario.mode.value,
+            "final_stage": await self.target.final_stage(self.session_id, self.http, initiator),
+            "parties": {
+                m.name: {
+                    "events": [_event_json(raw, typed) for raw, typed in zip(m.events, m.typed, strict=True)]
+                }
+                for m in self.members.values()
+            },
+            "agreements": [
+                {"id": a["id"], "text": a["text"], "accepted_by": list(a.get("accepted_by", []))}
+                for a in view.get("agreements", [])
+            ],
+            "review_cases": [
+                _case_json(c, names) for c in await self.target.review_cases(self.session_id, self.http)
+            ],
+        }
+
+
+# --- wire helpers -------------------------------------------------------------------------------------
+async def _post(http: httpx.AsyncClient, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    response = await http.post(path, json=body)
+    if response.status_code >= 300:
+        raise _StepFailed(
+            f"POST {path.split('/')[2]} answered {response.status_code}: {_error_text(response)}"
+        )
+    data: dict[str, Any] = response.json()
+    return data
+
+
+async def _view(http: httpx.AsyncClient, session_id: str, member: Member) -> dict[str, Any]:
+    response = await http.get(
+        f"/v1/sessions/{session_id}", headers={"Authorization": f"Bearer {member.token}"}
+    )
+    if response.status_code != 200:
+        raise _StepFailed(
+            f"{member.name}'s session view answered {response.status_code}: {_error_text(response)}"
+        )
+    data: dict[str, Any] = response.json()
+    return data
+
+
+def _error_text(response: httpx.Response) -> str:
+    try:
+        error = response.json()["error"]
+        return f"{error['code']}: {error['message']}"
+    except (ValueError, KeyError, TypeError):
+        return response.text[:200]
+
+
+def _event_json(raw: dict[str, Any], typed: Event | None) -> dict[str, Any]:
+    """An event as received, with ``seq`` and ``type`` first and its human-readable ``text``."""
+    out: dict[str, Any] = {"seq": raw["seq"], "type": raw["type"]}
+    text = event_text(typed) if typed is not None else raw.get("text")
+    if text is not None:
+        out["text"] = text
+    out.update((k, v) for k, v in raw.items() if k not in out)
+    return out
+
+
+def _case_json(case: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
+    categories = case.get("categories") or ([case["category"]] if case.get("category") else [])
+    party = case.get("party") or case.get("party_id") or ""
+    return {
+        "id": case.get("id"),
+        "severity": case.get("severity"),
+        "category": ", ".join(categories) if categories else None,
+        "party": names.get(party, party),
+        "status": case.get("status"),
+    }
+
+
+def _actor(step: Any) -> str:
+    """Who or what a step is, for the progress line."""
+    if isinstance(step, InviteStep):
+        return f"{step.invite} joins"
+    if isinstance(step, AdvanceStep):
+        return f"clock +{step.advance:g}s"
+    return f"{step.party} {step.action}"
+
+
+def _kind(event: dict[str, Any]) -> str:
+    if event["type"] == "draft":
+        return f"draft {event['draft']['status']}"
+    if event["type"] == "stage":
+        return f"stage {event['stage']}"
+    if event["type"] == "timeout":
+        return f"timeout {event['state']}"
+    if event["type"] == "agreement":
+        return f"agreement {event['agreement']['status']}"
+    return str(event["type"])
+
+
+# --- entry points -----------------------------------------------------------------------------------
+async def simulate(
+    scenario: Scenario,
+    url: str | None = None,
+    *,
+    source: str = "<scenario>",
+    step_timeout: float = DEFAULT_STEP_TIMEOUT,
+    console: Console | None = None,
+) -> dict[str, Any]:
+    """Run ``scenario`` (in-process without ``url``) and return its transcript."""
+    console = console or Console(stderr=True, highlight=False)
+    if url:
+        advance = next((s for s in scenario.steps if isinstance(s, AdvanceStep)), None)
+        if advance is not None:
+            raise SimulationError(
+                "advance moves the manual clock of the in-process server; a running server's "
+                "clock cannot be moved (run without --url)",
+                line=advance.line,
+                source=source,
+            )
+    async with (
+        open_target(url, console) as target,
+        httpx.AsyncClient(base_url=target.base_url, timeout=step_timeout) as http,
+    ):
+        console.print(
+            f"[dim]simulating {escape(source)} against {target.base_url}"
+            f"{'' if url else ' (in-process, manual clock)'}[/dim]"
+        )
+        return await Simulation(scenario, target, http, console, step_timeout).run(source)
+
+
+def main(
+    path: Path, url: str | None = None, out: Path | None = None, step_timeout: float = DEFAULT_STEP_TIMEOUT
+) -> int:
+    """``accord simulate``: 0 on success, 2 for a malformed scenario, 1 when a step fails."""
+    from gateway.logging import configure_logging
+
+    console = Console(stderr=True, highlight=False)
+    try:
+        scenario = load_scenario(path)
+    except ScenarioError as exc:
+        console.print(f"[bold red]error:[/bold red] {escape(str(exc))}")
+        return 2
+    configure_logging("WARNING", "console")  # server logs go to stderr; stdout carries the transcript
+    try:
+        transcript = asyncio.run(
+            simulate(scenario, url, source=str(path), step_timeout=step_timeout, console=console)
+        )
+    except SimulationError as exc:
+        console.print(f"[bold red]error:[/bold red] {escape(str(exc))}")
+        return 1
+    except (OSError, httpx.HTTPError) as exc:
+        console.print(f"[bold red]error:[/bold red] cannot reach the server: {escape(str(exc))}")
+        return 1
+    text = json.dumps(transcript, indent=2, ensure_ascii=False)
+    if out is None:
+        sys.stdout.write(text + "\n")
+    else:
+        out.write_text(text + "\n", encoding="utf-8")
+        console.print(f"transcript written to {escape(str(out))} (final stage: {transcript['final_stage']})")
+    return 0

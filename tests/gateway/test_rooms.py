@@ -1,0 +1,257 @@
+"""Party rooms over a real socket: separation, bad frames, limits, idempotent say, resume."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import websockets
+
+from tests.gateway.helpers import (
+    DANGER_WORD,
+    Gateway,
+    RoomClient,
+    joint_pair,
+    make_settings,
+    running_gateway,
+)
+
+
+def seqs(frames: list[dict[str, Any]]) -> list[int]:
+    return [f["seq"] for f in frames if f.get("seq") is not None]
+
+
+def assert_gap_free(frames: list[dict[str, Any]], start: int = 1) -> None:
+    got = seqs(frames)
+    assert got == list(range(start, start + len(got))), got
+
+
+async def test_backlog_then_live_in_order_without_gaps(gateway: Gateway) -> None:
+    alex = await gateway.create("Alex")
+    room = await gateway.connect(alex)
+    first = await room.expect("stage")
+    assert first["seq"] == 1 and first["stage"] == "intake"
+    await room.send({"type": "intake", "skip": True})
+    await room.expect(lambda f: f.get("type") == "stage" and f.get("stage") == "waiting")
+    await room.send({"type": "say", "text": "I feel unheard lately."})
+    await room.expect("draft")
+    await room.sync()
+    assert_gap_free(room.frames)
+    view = (await gateway.http.get(f"/v1/sessions/{alex['session_id']}", headers=auth(alex))).json()
+    assert view["last_seq"] == seqs(room.frames)[-1]
+
+
+async def test_a_room_never_sees_the_other_rooms_private_events(gateway: Gateway) -> None:
+    alex, sam, a, b = await joint_pair(gateway)
+    private = "Sam never listens and I am furious about the money."
+    await a.send({"type": "say", "text": private, "client_msg_id": "a-1"})
+    draft = (await a.expect("draft"))["draft"]
+    await b.sync()
+    assert all(f["type"] not in ("said", "coach", "draft") for f in b.frames)
+    assert private not in json.dumps(b.frames)
+
+    await a.send({"type": "share", "draft_id": draft["id"], "action": "send"})
+    shared_a = await a.expect("shared")
+    shared_b = await b.expect("shared")
+    assert shared_a["text"] == shared_b["text"] and draft["text"] in shared_b["text"]
+    assert private not in json.dumps(b.frames)
+    # each room has its own gap-free sequence
+    await a.sync()
+    await b.sync()
+    assert_gap_free(a.frames)
+    assert_gap_free(b.frames)
+
+
+async def test_a_party_cannot_decide_on_the_other_partys_draft(gateway: Gateway) -> None:
+    alex, sam, a, b = await joint_pair(gateway)
+    await a.send({"type": "say", "text": "I want to talk about chores."})
+    draft = (await a.expect("draft"))["draft"]
+    await b.send({"type": "share", "draft_id": draft["id"], "action": "send"})
+    error = await b.expect("error")
+    assert error["code"] in ("forbidden", "not_found", "not_your_draft", "unknown_draft")
+    assert error["frame_type"] == "share"
+    await a.sync()
+    assert not any(f["type"] == "shared" for f in a.frames)  # nothing was shared
+
+
+async def test_service_errors_become_error_frames_and_the_room_stays_open(gateway: Gateway) -> None:
+    alex = await gateway.create()
+    room = await gateway.connect(alex)
+    await room.send({"type": "share", "draft_id": "d-does-not-exist", "action": "send"})
+    error = await room.expect("error")
+    assert error["seq"] is None and error["code"] and error["message"]
+    await room.send({"type": "say", "text": "Still here?", "client_msg_id": "m1"})
+    said = await room.expect("said")
+    assert said["client_msg_id"] == "m1"
+
+
+BAD_FRAMES: list[tuple[str | bytes, str]] = [
+    ("{not json", "bad_json"),
+    ('{"type": "shout", "text": "x"}', "unknown_type"),
+    ('{"type": "say"}', "invalid_frame"),
+    ('{"type": "say", "text": "x", "surprise": true}', "invalid_frame"),
+    ('{"type": "share", "draft_id": "d1", "action": "edit"}', "invalid_frame"),
+    ("[1, 2, 3]", "invalid_frame"),
+    (b"\xff\xfe\xfd", "bad_utf8"),
+    (b'{"type": "say", "text": "caf\xe9"}', "bad_utf8"),  # Latin-1, not UTF-8
+]
+
+
+async def test_each_bad_frame_gets_an_error_and_the_room_stays_usable(gateway: Gateway) -> None:
+    alex = await gateway.create()
+    room = await gateway.connect(alex)
+    for raw, code in BAD_FRAMES:
+        await room.send(raw)
+        error = await room.expect("error")
+        assert error["code"] == code, (raw, error)
+    await room.send({"type": "say", "text": "A valid message after all that.", "client_msg_id": "ok"})
+    assert (await room.expect("said"))["client_msg_id"] == "ok"
+
+
+async def test_binary_frames_with_valid_utf8_json_work(gateway: Gateway) -> None:
+    room = await gateway.connect(await gateway.create())
+    await room.send(json.dumps({"type": "say", "text": "grüß dich", "client_msg_id": "bin"}).encode())
+    assert (await room.expect("said"))["client_msg_id"] == "bin"
+
+
+async def test_oversize_frame_gets_an_error_and_the_room_stays_usable() -> None:
+    async with running_gateway(make_settings(max_frame_bytes=1024)) as gw:
+        room = await gw.connect(await gw.create())
+        await room.send(json.dumps({"type": "say", "text": "x" * 2000}))
+        assert (await room.expect("error"))["code"] == "frame_too_large"
+        await room.send({"type": "say", "text": "short", "client_msg_id": "after"})
+        assert (await room.expect("said"))["client_msg_id"] == "after"
+
+
+async def test_frames_over_the_hard_cap_close_the_socket_with_1009() -> None:
+    async with running_gateway(make_settings(max_frame_bytes=1024)) as gw:
+        room = await gw.connect(await gw.create())
+        await room.send("y" * (4 * 1024 + 1))
+        code, _ = await room.closed()
+        assert code == 1009
+
+
+async def test_invalid_utf8_in_a_text_frame_closes_with_1007(gateway: Gateway) -> None:
+    room = await gateway.connect(await gateway.create())
+    await room.conn.send(b'{"type":"ping"}\xff', text=True)  # a text frame that is not UTF-8
+    code, _ = await room.closed()
+    assert code == 1007  # RFC 6455: the WebSocket layer must fail such a connection
+
+
+async def test_rate_limit_per_party_answers_rate_limited_and_keeps_the_socket() -> None:
+    async with running_gateway(make_settings(messages_per_second=0.001, messages_burst=3)) as gw:
+        room = await gw.connect(await gw.create())
+        for _ in range(4):
+            await room.send({"type": "ping"})
+        answers = [await room.expect(lambda f: f["type"] in ("pong", "error")) for _ in range(4)]
+        assert [a["type"] for a in answers] == ["pong", "pong", "pong", "error"]
+        assert answers[-1]["code"] == "rate_limited"
+        assert room.conn.state is websockets.State.OPEN
+
+
+async def test_say_is_idempotent_across_reconnects(gateway: Gateway) -> None:
+    alex = await gateway.create()
+    room = await gateway.connect(alex)
+    await room.send({"type": "say", "text": "Did this arrive?", "client_msg_id": "retry-me"})
+    await room.expect("coach")
+    last = await room.sync()
+    await room.close()
+
+    again = await gateway.connect(alex, after_seq=last)
+    await again.send({"type": "say", "text": "Did this arrive?", "client_msg_id": "retry-me"})
+    await again.sync()
+    assert again.events() == []  # the retry was recognised: nothing new happened
+    await again.send({"type": "say", "text": "Something new.", "client_msg_id": "fresh"})
+    said = await again.expect("said")
+    assert said["client_msg_id"] == "fresh" and said["seq"] == last + 1
+
+
+async def _missed_while_away(gw: Gateway) -> tuple[dict[str, Any], RoomClient, int, list[dict[str, Any]]]:
+    """Alex leaves at ``seq = n``; Sam shares and pauses; returns what Alex's room logged since."""
+    alex, sam, a, b = await joint_pair(gw)
+    left_at = await a.sync()
+    await a.close()
+    await b.send({"type": "say", "text": "I do want to fix this."})
+    draft = (await b.expect("draft"))["draft"]
+    await b.send({"type": "share", "draft_id": draft["id"], "action": "send"})
+    await b.expect("shared")
+    await b.send({"type": "pause"})
+    await b.expect("timeout")
+    missed = await gw.app.state.service.events(alex["session_id"], alex["party_id"], left_at)
+    assert [e.type for e in missed][:1] == ["shared"] and len(missed) >= 2
+    return alex, b, left_at, [e.model_dump(mode="json") for e in missed]
+
+
+async def test_resume_frame_gives_exactly_what_was_missed_once_in_order() -> None:
+    async with running_gateway(make_settings(resume_wait_seconds=30.0)) as gw:
+        alex, b, left_at, missed = await _missed_while_away(gw)
+        back = await gw.connect(alex, after_seq=None)  # no ?after_seq: the first frame decides
+        await back.send({"type": "resume", "after_seq": left_at})
+        await back.sync()
+        assert back.events() == missed
+        # live events continue after the backlog, still gap-free: let the break run out
+        gw.clock.advance(24 * 3600)
+        await gw.app.state.service.tick()
+        await back.expect(lambda f: f.get("seq") == missed[-1]["seq"] + 1)
+        assert_gap_free(back.events(), start=left_at + 1)
+
+
+async def test_resume_by_query_parameter(gateway: Gateway) -> None:
+    alex, _, left_at, missed = await _missed_while_away(gateway)
+    back = await gateway.connect(alex, after_seq=left_at)
+    await back.sync()
+    assert back.events() == missed
+
+
+async def test_without_a_starting_point_the_whole_history_is_sent(gateway: Gateway) -> None:
+    alex = await gateway.create()
+    first = await gateway.connect(alex)
+    last = await first.sync()
+    await first.close()
+    room = await gateway.connect(alex, after_seq=None)  # resume_wait_seconds is 0 in tests
+    await room.expect(lambda f: f.get("seq") == last)
+    assert seqs(room.frames) == list(range(1, last + 1))
+
+
+async def test_a_first_frame_that_is_not_resume_starts_from_zero_and_is_handled() -> None:
+    async with running_gateway(make_settings(resume_wait_seconds=30.0)) as gw:
+        alex = await gw.create()
+        room = await gw.connect(alex, after_seq=None)
+        await room.send({"type": "say", "text": "Hello there.", "client_msg_id": "first"})
+        await room.expect("coach")
+        await room.sync()
+        assert_gap_free(room.frames)
+        assert seqs(room.frames)[0] == 1
+
+
+async def test_resume_mid_connection_replays_on_request(gateway: Gateway) -> None:
+    room = await gateway.connect(await gateway.create())
+    last = await room.sync()
+    await room.send({"type": "resume", "after_seq": 0})
+    await room.sync()
+    assert seqs(room.frames) == list(range(1, last + 1)) * 2
+
+
+async def test_safety_hold_reaches_the_writer_only_as_safety(gateway: Gateway) -> None:
+    alex, sam, a, b = await joint_pair(gateway)
+    await a.send({"type": "say", "text": f"I will {DANGER_WORD} tonight"})
+    safety = await a.expect("safety")
+    assert safety["severity"] == "critical"
+    await b.expect(lambda f: f.get("type") in ("timeout", "stage"))
+    await b.sync()
+    assert DANGER_WORD not in json.dumps(b.frames)
+    assert all(f["type"] != "safety" for f in b.frames)
+
+
+async def test_deleting_own_data_closes_the_room_and_refuses_reconnects(gateway: Gateway) -> None:
+    alex = await gateway.create()
+    room = await gateway.connect(alex)
+    await room.sync()
+    response = await gateway.http.delete(f"/v1/sessions/{alex['session_id']}/me", headers=auth(alex))
+    assert response.status_code == 200 and response.json()["deleted"] is True
+    code, reason = await room.closed()
+    assert code == 4404
+
+
+def auth(creds: dict[str, Any]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {creds['token']}"}
