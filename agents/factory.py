@@ -25,7 +25,7 @@ import importlib.util
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from autogen_core.models import ChatCompletionClient, ModelFamily, ModelInfo
 from pydantic import BaseModel, Field, SecretStr
@@ -35,6 +35,9 @@ from agents.llm.bounded import BoundedClient
 from agents.roles import Roles
 from orchestrator.errors import ConfigError
 from policies.llm import Sampling
+
+if TYPE_CHECKING:
+    from agents.safety.screener import LayeredScreener
 
 RoleName = Literal["coach", "mediator", "screener"]
 ROLES: tuple[RoleName, ...] = ("coach", "mediator", "screener")
@@ -428,13 +431,12 @@ def _assemble(settings: ModelSettings) -> Roles:
 
 
 def _screener(
-    settings: ModelSettings, client: ChatCompletionClient | None, builtin: SafetyScreener
+    settings: ModelSettings, client: ChatCompletionClient | None, builtin: LayeredScreener
 ) -> SafetyScreener:
-    """Rules and classifier always; an LLM judge on top when the screener has a model."""
+    """Rules and classifier always; the LLM judge on top when the screener has a model."""
     if client is None:
         return builtin
     from agents.safety.judge import LLMJudge
     from agents.safety.screener import LayeredScreener
 
-    judge = LLMJudge(client, timeout=settings.timeout("screener"))
-    return LayeredScreener.with_judge(builtin, judge)  # TODO: align with agents.safety's API
+    return LayeredScreener.with_judge(builtin, LLMJudge(client, timeout=settings.timeout("screener")))

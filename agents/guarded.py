@@ -26,7 +26,7 @@ import asyncio
 import contextlib
 import re
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from typing import Any, Literal
 
 import structlog
@@ -442,7 +442,7 @@ def _last_sentence_end(text: str) -> int:
     return end
 
 
-async def _until(source: AsyncIterator[Any], deadline: float) -> AsyncIterator[Any]:
+async def _until(source: AsyncIterator[Any], deadline: float) -> AsyncGenerator[Any, None]:
     """Items of ``source`` until ``deadline`` (loop time); then ``TimeoutError``.
 
     The source runs in its own task, so a model stream is never resumed from another task, and

@@ -1,6 +1,6 @@
 """Gateway benchmark (a script, not a test): many concurrent sessions over loopback, builtin agents.
 
-    python bench/gateway_bench.py                          # 500 sessions, 100 say/s, 60 s
+    python bench/gateway_bench.py                          # 500 sessions, 100 msg/s, 60 s
     python bench/gateway_bench.py --redis-url redis://127.0.0.1:6379/0 --nodes 2
 
 What it does, in one run:
@@ -10,8 +10,9 @@ What it does, in one run:
 2. **Gateway**: ``accord serve`` (one process, or NODES processes sharing Redis under a private
    key prefix); SESSIONS couple sessions created over HTTP, both parties' room sockets connected
    (in 2-node mode the two parties of a session are on different nodes), intake skipped, both ready
-   (joint room). Then the same load of ``say`` frames; every ``draft`` the coach offers is sent
-   (``share``) when that session has no share in flight. Measured on the client:
+   (joint room). Then the same load, RATE messages/s in all: ``say`` frames to random sockets, and
+   (SHARE_RATIO of them) ``share`` of a draft the coach offered, in a session with no share in
+   flight. Measured on the client:
    say → coach (the actor's socket receives the coach reply) and send → shared-delivered (the OTHER
    party's socket receives the shared message), events per second, and server RSS per connection
    (RSS after connecting the sockets minus before, over the socket count).
@@ -77,6 +78,12 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def raise_fd_limit(needed: int) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < needed:
@@ -98,7 +105,7 @@ def stop_process(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
-async def wait_healthy(url: str, proc: subprocess.Popen[bytes], limit: float = 30.0) -> None:
+async def wait_healthy(url: str, proc: subprocess.Popen[bytes], limit: float = 120.0) -> None:
     deadline = time.monotonic() + limit
     async with httpx.AsyncClient() as http:
         while time.monotonic() < deadline:
@@ -132,22 +139,23 @@ def run_echo_server(port: int) -> None:
 
 
 def run_gateway(profile: str | None) -> None:
-    """Child mode: ``accord serve`` from ACCORD_* variables, optionally under cProfile."""
+    """Child mode: ``accord serve`` from ACCORD_* variables. With ``profile``, cProfile runs from
+    SIGUSR1 to SIGUSR2 (the measured window only) and the stats are written to that path."""
     from gateway.server import serve
     from gateway.settings import Settings
 
-    if not profile:
-        serve(Settings())
-        return
-    import cProfile
+    if profile:
+        import cProfile
 
-    profiler = cProfile.Profile()
-    profiler.enable()
-    try:
-        serve(Settings())
-    finally:
-        profiler.disable()
-        profiler.dump_stats(profile)
+        profiler = cProfile.Profile()
+
+        def stop(*_: object) -> None:
+            profiler.disable()
+            profiler.dump_stats(profile)
+
+        signal.signal(signal.SIGUSR1, lambda *_: profiler.enable())
+        signal.signal(signal.SIGUSR2, stop)
+    serve(Settings())
 
 
 # --- measurements -----------------------------------------------------------------------------------------
@@ -157,7 +165,7 @@ class Stats:
 
     samples: dict[str, list[float]] = field(default_factory=dict)
     events: int = 0
-    sent: int = 0
+    sent: dict[str, int] = field(default_factory=dict)  # says, shares
     errors: dict[str, int] = field(default_factory=dict)
     recording: bool = False
     window: tuple[float, float] = (float("inf"), float("inf"))  # perf_counter() start, end
@@ -198,10 +206,11 @@ class Room:
 class Load:
     """Open-loop traffic over a set of sockets and the bookkeeping that turns replies into latencies."""
 
-    def __init__(self, stats: Stats, share_drafts: bool) -> None:
+    def __init__(self, stats: Stats, share_ratio: float = 0.0) -> None:
         self.stats = stats
-        self.share_drafts = share_drafts
+        self.share_ratio = share_ratio  # fraction of the messages that are shares (when a draft waits)
         self.rooms: list[Room] = []
+        self.shareable: dict[int, tuple[Room, str]] = {}  # room index -> its newest pending draft
         self.pending_say: dict[str, float] = {}  # client_msg_id -> sent at
         self.said: dict[str, float] = {}  # message_id -> sent at
         self.share_in_flight: dict[int, float] = {}  # session -> share sent at
@@ -237,15 +246,12 @@ class Load:
             sent = self.said.pop(frame["reply_to"], None)
             if sent is not None:
                 self.stats.add("say_to_coach", sent, now)
-        elif kind == "draft" and self.share_drafts:
-            draft = frame["draft"]
-            if (
-                draft["status"] == "pending"
-                and room.session not in self.share_in_flight
-                and room.stage in ("joint", "agreement")
-            ):
-                self.share_in_flight[room.session] = time.perf_counter()
-                self._send(room, {"type": "share", "draft_id": draft["id"], "action": "send"})
+        elif kind == "draft":
+            draft, key = frame["draft"], id(room)
+            if draft["status"] == "pending":
+                self.shareable[key] = (room, draft["id"])
+            elif key in self.shareable and self.shareable[key][1] == draft["id"]:
+                del self.shareable[key]
         elif kind == "shared":
             # Delivered: the other party's socket has it (the author's arrives too; that one is not timed).
             sent = self.share_in_flight.get(room.session)
@@ -271,20 +277,39 @@ class Load:
         task.add_done_callback(self.tasks.discard)
 
     async def drive(self, rate: float, seconds: float, echo: bool) -> None:
-        """Send ``rate`` say frames per second, to random sockets, for ``seconds`` (open loop)."""
+        """Send ``rate`` messages per second for ``seconds`` (open loop): ``say`` to random sockets,
+        and a share of them (``share_ratio``) ``share`` of a pending draft in a session with no
+        share in flight; with ``echo``, plain frames the echo server returns."""
         loop = asyncio.get_running_loop()
         start, n = loop.time(), 0
         while (due := start + n / rate) < start + seconds:
             delay = due - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
+            n += 1
+            if not echo and self.shareable and random.random() < self.share_ratio:
+                candidates = [
+                    v
+                    for v in self.shareable.values()
+                    if v[0].session not in self.share_in_flight and v[0].stage in ("joint", "agreement")
+                ]
+                if candidates:
+                    room, draft_id = random.choice(candidates)
+                    del self.shareable[id(room)]
+                    self.share_in_flight[room.session] = time.perf_counter()
+                    self._send(room, {"type": "share", "draft_id": draft_id, "action": "send"})
+                    self._count("shares")
+                    continue
             room = random.choice(self.rooms)
             cmid = uuid.uuid4().hex
             self.pending_say[cmid] = time.perf_counter()
             frame = {"type": "echo" if echo else "say", "text": random.choice(LINES), "client_msg_id": cmid}
             self._send(room, frame)
-            self.stats.sent += 1 if self.stats.recording else 0
-            n += 1
+            self._count("says")
+
+    def _count(self, what: str) -> None:
+        if self.stats.recording:
+            self.stats.sent[what] = self.stats.sent.get(what, 0) + 1
 
     async def drain(self, within: float) -> int:
         """Wait (bounded) for replies still in flight; returns how many never came."""
@@ -314,10 +339,16 @@ async def connect_all(
     return list(await asyncio.gather(*(one(u, h) for u, h in urls)))
 
 
-async def measured(load: Load, args: argparse.Namespace, echo: bool) -> dict[str, Any]:
+async def measured(load: Load, args: argparse.Namespace, echo: bool, pids: list[int]) -> dict[str, Any]:
+    """Warm up, then drive the measured window. Also the servers' CPU time per message in it, a
+    number that holds even when other work shares the machine (latencies do not)."""
     load.stats.recording = False
     await load.drive(args.rate, args.warmup, echo)
     load.stats.recording = True
+    cpu0, client0 = sum(cpu_seconds(p) for p in pids), time.process_time()
+    if args.profile and not echo:
+        for pid in pids:
+            os.kill(pid, signal.SIGUSR1)
     started = time.perf_counter()
     load.stats.window = (started, started + args.duration + 1.0)
     await load.drive(args.rate, args.duration, echo)
@@ -325,9 +356,19 @@ async def measured(load: Load, args: argparse.Namespace, echo: bool) -> dict[str
     load.stats.window = (started, sending_done)
     lost = await load.drain(10.0)
     elapsed = time.perf_counter() - started
+    cpu = sum(cpu_seconds(p) for p in pids) - cpu0
+    if args.profile and not echo:
+        for pid in pids:
+            os.kill(pid, signal.SIGUSR2)
+    client_cpu = time.process_time() - client0
     load.stats.recording = False
+    messages = max(sum(load.stats.sent.values()), 1)
     return {
         "seconds": round(elapsed, 2),
+        "server_cpu_ms_per_message": round(cpu / messages * 1000, 2),
+        "server_cpu_utilisation": round(cpu / elapsed, 2),
+        "client_cpu_utilisation": round(client_cpu / elapsed, 2),
+        "load_average_1min": os.getloadavg()[0],
         "sent": load.stats.sent,
         "lost": lost,
         "events_per_s": round(load.stats.events / elapsed, 1),
@@ -349,10 +390,10 @@ async def bench_echo(args: argparse.Namespace, logs: Path) -> dict[str, Any]:
         url = f"ws://127.0.0.1:{port}/"
         sockets = await connect_all([(url, {})] * (2 * args.sessions))
         rss1 = rss_kib(proc.pid)
-        load = Load(Stats(), share_drafts=False)
+        load = Load(Stats())
         for i, ws in enumerate(sockets):
             load.attach(Room(ws, i // 2, i % 2))
-        result = await measured(load, args, echo=True)
+        result = await measured(load, args, echo=True, pids=[proc.pid])
         result.update(
             latency={"echo_round_trip": load.stats.summary("echo")},
             rss_kib={"before": rss0, "after": rss1},
@@ -416,7 +457,7 @@ async def _gateway_load(
 ) -> dict[str, Any]:
     first, second = nodes[0][0], nodes[-1][0]  # parties of one session on different nodes when there are two
     gate = asyncio.Semaphore(32)
-    async with httpx.AsyncClient(timeout=30) as http:
+    async with httpx.AsyncClient(timeout=120) as http:
 
         async def create(i: int) -> tuple[dict[str, Any], dict[str, Any]]:
             async with gate:
@@ -438,7 +479,7 @@ async def _gateway_load(
     started = time.perf_counter()
     sockets = await connect_all(targets)
     connect_seconds = time.perf_counter() - started
-    load = Load(Stats(), share_drafts=True)
+    load = Load(Stats(), share_ratio=args.share_ratio)
     for i, ws in enumerate(sockets):
         load.attach(Room(ws, i // 2, i % 2))
     async with asyncio.timeout(180):
@@ -449,7 +490,7 @@ async def _gateway_load(
             await room.ws.send(json.dumps({"type": "ready"}))
         await asyncio.gather(*(r.stage_event("joint").wait() for r in load.rooms))
     rss1 = sum(rss_kib(p.pid) for _, p in nodes)
-    result = await measured(load, args, echo=False)
+    result = await measured(load, args, echo=False, pids=[p.pid for _, p in nodes])
     rss2 = sum(rss_kib(p.pid) for _, p in nodes)
     result.update(
         latency={
@@ -502,6 +543,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sessions", type=int, default=500, help="concurrent sessions (2 sockets each)")
     p.add_argument("--rate", type=float, default=100.0, help="aggregate say messages per second")
     p.add_argument("--duration", type=float, default=60.0, help="measured seconds")
+    p.add_argument(
+        "--share-ratio",
+        type=float,
+        default=0.3,
+        help="fraction of the messages that send a pending draft (share) instead of a say",
+    )
     p.add_argument("--warmup", type=float, default=5.0, help="seconds of load before measuring")
     p.add_argument("--redis-url", default=None, help="run the gateway(s) on this (loopback) Redis")
     p.add_argument(
@@ -509,7 +556,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--skip-echo", action="store_true", help="skip the echo baseline")
     p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
-    p.add_argument("--profile", default=None, help="write a cProfile of each gateway to PATH.nodeN.prof")
+    p.add_argument(
+        "--profile",
+        default=None,
+        help="cProfile each gateway during the measured window into PATH.nodeN.prof",
+    )
     p.add_argument("--json", default=None, help="also write the results as JSON to this file")
     p.add_argument("--child", choices=("echo", "gateway"), help=argparse.SUPPRESS)
     p.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -549,7 +600,9 @@ def report(results: dict[str, Any]) -> None:
         r = results.get(server)
         if r:
             console.print(
-                f"{server}: {r['events_per_s']} events/s received, {r['kib_per_connection']} KiB RSS per "
+                f"{server}: {r['server_cpu_ms_per_message']} ms server CPU per message "
+                f"({r['server_cpu_utilisation']:.0%} of a core), load average {r['load_average_1min']:.1f}; "
+                f"{r['events_per_s']} events/s received, {r['kib_per_connection']} KiB RSS per "
                 f"connection, sent {r['sent']}, lost {r['lost']}, errors {r['errors']}"
             )
     if "ratio" in results:
@@ -576,6 +629,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 "p99": round(gg["p99_ms"] / ee["p99_ms"], 1),
                 "memory_per_connection": round(
                     g["kib_per_connection"] / max(e["kib_per_connection"], 0.1), 1
+                ),
+                "server_cpu_per_message": round(
+                    g["server_cpu_ms_per_message"] / max(e["server_cpu_ms_per_message"], 0.001), 1
                 ),
             }
     return results

@@ -68,6 +68,12 @@ def create_app(
         reviewer_ttl_seconds=settings.reviewer_token_ttl_seconds,
     )
     owned: list[Any] = []  # what this app opened itself and must close
+    if settings.secret is None:
+        log.warning(
+            "ephemeral_secret",
+            detail="ACCORD_SECRET is not set: tokens will not survive a restart, "
+            "and several gateway nodes need one shared ACCORD_SECRET",
+        )
 
     async def assemble() -> None:
         """Open whatever was not injected (Redis needs a running loop, hence not in create_app)."""

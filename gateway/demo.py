@@ -31,7 +31,9 @@ async def run_script(driver: InProcessDriver) -> None:
     sid = driver.session_id
     a = driver.pid("Alex")
     await s.intake(sid, a, skip=True)
-    await s.say(sid, a, "Sam went out last night and didn't answer a single text. I sent five messages and nothing!!")
+    await s.say(
+        sid, a, "Sam went out last night and didn't answer a single text. I sent five messages and nothing!!"
+    )
     await s.say(sid, a, "You never answer me when you're out. It's like I don't exist.")
     draft = await driver.latest_draft("Alex")
     await s.share(
@@ -46,7 +48,9 @@ async def run_script(driver: InProcessDriver) -> None:
     await driver.invite("Sam")
     b = driver.pid("Sam")
     await s.intake(sid, b, skip=True)
-    await s.say(sid, b, "When Alex starts texting over and over I just shut down. It's too much and I need space.")
+    await s.say(
+        sid, b, "When Alex starts texting over and over I just shut down. It's too much and I need space."
+    )
     await s.say(sid, b, "I wasn't ignoring anyone, my phone was in my bag and I was with friends.")
     await s.share(sid, b, await driver.latest_draft("Sam"), "send")
     await s.ready(sid, a)
@@ -146,7 +150,9 @@ def run_demo(json_out: Path | None = None) -> None:
 
     final = asyncio.run(main())
     if json_out is not None:
-        json_out.write_text(json.dumps(transcript(driver, final), indent=2, ensure_ascii=False), encoding="utf-8")
+        json_out.write_text(
+            json.dumps(transcript(driver, final), indent=2, ensure_ascii=False), encoding="utf-8"
+        )
         Console(stderr=True).print(f"Transcript written to {json_out}")
         return
     console = Console()

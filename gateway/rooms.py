@@ -57,6 +57,7 @@ from gateway.settings import Settings
 from orchestrator.errors import AccordError, Forbidden, NotFound
 from orchestrator.events import Event
 from orchestrator.session import SessionService
+from orchestrator.store import Subscription
 
 log = get_logger("accord.rooms")
 router = APIRouter()
@@ -220,6 +221,7 @@ class RoomConnection:
             self._start_known.set()
         self._last_sent = 0
         self._say_started: float | None = None
+        self._subscription: Subscription
         self._closed = False
         self._close_code: int | None = None
         self._counts = {"frames": 0, "errors": 0, "events": 0}
@@ -230,9 +232,9 @@ class RoomConnection:
         started = time.perf_counter()
         gauge = self.metrics.connections.labels(kind=self.role)
         gauge.inc()
-        subscription = await self.service.subscribe(self.session_id, self.room)
+        self._subscription = await self.service.subscribe(self.session_id, self.room)  # before any read
         tasks = [
-            asyncio.create_task(self._pump(subscription), name="pump"),
+            asyncio.create_task(self._pump(), name="pump"),
             asyncio.create_task(self._send_loop(), name="send"),
             asyncio.create_task(self._receive_loop(), name="receive"),
             asyncio.create_task(self._too_slow.wait(), name="too_slow"),
@@ -256,7 +258,7 @@ class RoomConnection:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await subscription.close()
+            await self._subscription.close()
             await self.shut(1000, "bye")
             gauge.dec()
             self._log.info(
@@ -283,19 +285,19 @@ class RoomConnection:
         self._queue.put_nowait(item)
 
     # --- live events in -----------------------------------------------------------------------
-    async def _pump(self, subscription: Any) -> None:
+    async def _pump(self) -> None:
         while True:
-            async for event in subscription:
+            async for event in self._subscription:
                 self._enqueue(event)
-            reason = getattr(subscription, "end_reason", "closed")
+            reason = getattr(self._subscription, "end_reason", "closed")
             if reason == "deleted":
                 await self.shut(CLOSE_NOT_FOUND, "deleted")
                 return
             if reason == "closed":
                 return
             # overflow or a lost Redis connection: subscribe again, then read what the feed missed
-            await subscription.close()
-            subscription = await self.service.subscribe(self.session_id, self.room)
+            await self._subscription.close()
+            self._subscription = await self.service.subscribe(self.session_id, self.room)
             self._enqueue(_Catchup())
 
     # --- frames out ---------------------------------------------------------------------------
@@ -311,6 +313,9 @@ class RoomConnection:
             if isinstance(item, ErrorFrame):
                 await self.ws.send_text(item.model_dump_json())
             elif isinstance(item, _Pong):
+                # Events of frames handled before this ping may still be on their way through the
+                # live feed: read the log first, so a pong means "you have everything up to now".
+                await self._catch_up()
                 await self.ws.send_text(PongFrame(last_seq=self._last_sent).model_dump_json())
             elif isinstance(item, _Resume):
                 self._last_sent = item.after_seq

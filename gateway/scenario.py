@@ -32,7 +32,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
+import yaml  # type: ignore[import-untyped]
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -281,9 +281,9 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
         step._line = step_node.start_mark.line + 1 if step_node is not None else 0
     problem = check_story(scenario)
     if problem is not None:
-        step, message = problem
-        index = next(i for i, s in enumerate(scenario.steps) if s is step)
-        raise ScenarioError(f"step {index + 1}: {message}", line=step.line, source=source)
+        bad, message = problem
+        index = next(i for i, s in enumerate(scenario.steps) if s is bad)
+        raise ScenarioError(f"step {index + 1}: {message}", line=bad.line, source=source)
     return scenario
 
 

@@ -63,9 +63,8 @@ from gateway.scenario import (
 from orchestrator.events import EVENT_ADAPTER, Event, event_text
 
 DEFAULT_STEP_TIMEOUT = 10.0  # seconds a step may take to settle (builtin agents answer in milliseconds)
-REMOTE_FRAMES_PER_SECOND = (
-    4.0  # below the gateway's default 5/s per party, so a long scenario is never limited
-)
+# Below the gateway's default 5 frames/s per party, so a long scenario is never rate limited.
+REMOTE_FRAMES_PER_SECOND = 4.0
 
 
 class SimulationError(Exception):
@@ -204,7 +203,8 @@ class Member:
         wanted = "pending" if kind == "draft" else "proposed"
         open_ids = [i for i in order if status[i] == wanted]
         unanswered = [i for i in open_ids if i not in answered]
-        return (unanswered or open_ids or [None])[-1]
+        candidates = unanswered or open_ids
+        return candidates[-1] if candidates else None
 
 
 # --- where the server is --------------------------------------------------------------------------
@@ -245,20 +245,21 @@ class RemoteTarget(Target):
         from gateway.auth import TokenSigner
         from orchestrator.models import Role
 
-        token = TokenSigner(secret).issue("simulator", Role.REVIEWER, ttl_seconds=600)
+        # A reviewer name the server accepts: the first of ACCORD_REVIEWERS when that list is set.
+        reviewer = next(
+            (n.strip() for n in os.environ.get("ACCORD_REVIEWERS", "").split(",") if n.strip()), "simulator"
+        )
+        token = TokenSigner(secret).issue(reviewer, Role.REVIEWER, ttl_seconds=600)
         response = await http.get(
-            "/v1/review/cases",
-            params={"session_id": session_id, "status": "all"},
-            headers={"Authorization": f"Bearer {token}"},
+            "/v1/review/cases", params={"limit": 500}, headers={"Authorization": f"Bearer {token}"}
         )
         if response.status_code != 200:
             self.console.print(
                 f"[yellow]review cases: the reviewer API answered {response.status_code}[/yellow]"
             )
             return []
-        body = response.json()
-        cases = body.get("cases", body) if isinstance(body, dict) else body
-        return [c for c in cases if c.get("session_id", session_id) == session_id]
+        cases: list[dict[str, Any]] = response.json()
+        return [c for c in cases if c.get("session_id") == session_id]
 
 
 class InProcessTarget(Target):
@@ -274,11 +275,11 @@ class InProcessTarget(Target):
 
     async def start(self) -> None:
         import uvicorn
-        from orchestrator.review import MemoryReviewQueue
 
         from gateway.app import create_app
         from gateway.settings import Settings
         from orchestrator.memory_store import MemoryStore
+        from orchestrator.review import MemoryReviewQueue
 
         settings = Settings(
             secret=secrets.token_urlsafe(48),
@@ -322,8 +323,10 @@ class InProcessTarget(Target):
 
     async def review_cases(self, session_id: str, http: httpx.AsyncClient) -> list[dict[str, Any]]:
         cases = await self.app.state.review.all_cases(session_id)
-        return [c.model_dump(mode="json", include={"id", "severity", "categories", "party_id", "status"})
-                for c in cases]
+        return [
+            c.model_dump(mode="json", include={"id", "severity", "categories", "party_id", "status"})
+            for c in cases
+        ]
 
     async def close(self) -> None:
         if self._server is not None and self._server.started:
@@ -395,9 +398,7 @@ class Simulation:
         for member in self.members.values():
             target_seq = int((await _view(self.http, self.session_id, member))["last_seq"])
             await member.wait_until(
-                lambda m=member, s=target_seq: m.last_seq >= s,
-                self.timeout,  # type: ignore[misc]
-                f"{member.name}'s room to reach seq {target_seq}",
+                _reached(member, target_seq), self.timeout, f"{member.name}'s room to reach seq {target_seq}"
             )
         self._progress(label, actor, before)
 
@@ -405,7 +406,10 @@ class Simulation:
         name = self.scenario.initiator
         body = await _post(self.http, "/v1/sessions", {"mode": self.scenario.mode.value, "name": name})
         self.session_id = body["session_id"]
-        self.ws_url = body["ws_url"]
+        # Derived from the URL we were given: the server's ws_url follows its public URL setting.
+        base = self.target.base_url
+        ws_base = "wss" + base[5:] if base.startswith("https") else "ws" + base[4:]
+        self.ws_url = f"{ws_base}/v1/sessions/{self.session_id}/ws"
         self.invite_code = body.get("invite_code")
         self.facilitator_code = body.get("facilitator_code")
         await self._join(name, body)
@@ -579,6 +583,10 @@ def _case_json(case: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
         "party": names.get(party, party),
         "status": case.get("status"),
     }
+
+
+def _reached(member: Member, seq: int) -> Callable[[], bool]:
+    return lambda: member.last_seq >= seq
 
 
 def _actor(step: Any) -> str:

@@ -9,7 +9,9 @@ from orchestrator.models import Agreement, AgreementStatus, Role, SessionState
 
 
 def propose(state: SessionState, text: str, source_draft_ids: list[str], now: float) -> Agreement:
-    agreement = Agreement(id=state.next_id("a"), text=text, proposed_at=now, source_draft_ids=source_draft_ids)
+    agreement = Agreement(
+        id=state.next_id("a"), text=text, proposed_at=now, source_draft_ids=source_draft_ids
+    )
     state.agreements[agreement.id] = agreement
     return agreement
 
@@ -23,7 +25,9 @@ def answer(state: SessionState, party_id: str, agreement_id: str, accept: bool, 
     if party.role is not Role.PARTY:
         raise Forbidden("only the parties can accept or decline agreements")
     if agreement.status is not AgreementStatus.PROPOSED:
-        raise Conflict(f"agreement {agreement_id} is already {agreement.status.value}", code="agreement_decided")
+        raise Conflict(
+            f"agreement {agreement_id} is already {agreement.status.value}", code="agreement_decided"
+        )
     if party_id in agreement.accepted_by or party_id in agreement.declined_by:
         raise Conflict("you have already answered this agreement", code="already_answered")
     if accept:

@@ -17,7 +17,13 @@ ACTIONS: tuple[str, ...] = ("send", "edit", "discard")
 
 
 def propose(
-    state: SessionState, author: str, text: str, now: float, *, kind: str = "message", request: str | None = None
+    state: SessionState,
+    author: str,
+    text: str,
+    now: float,
+    *,
+    kind: str = "message",
+    request: str | None = None,
 ) -> Draft:
     """Record a coach's proposal as a pending draft of ``author``."""
     draft = Draft(
@@ -80,4 +86,6 @@ def mark_discarded(draft: Draft, now: float) -> None:
 
 
 def view(draft: Draft) -> DraftView:
-    return DraftView(id=draft.id, text=draft.text, kind=draft.kind.value, status=draft.status.value, edited=draft.edited)
+    return DraftView(
+        id=draft.id, text=draft.text, kind=draft.kind.value, status=draft.status.value, edited=draft.edited
+    )

@@ -10,12 +10,18 @@ STAGE_LATENCY = Histogram(
     "accord_stage_seconds", "Time spent in one step of the message path.", ["stage"], buckets=_BUCKETS
 )
 SAY_TO_COACH = Histogram(
-    "accord_say_to_coach_seconds", "From a party's message arriving to their coach's reply being logged.", buckets=_BUCKETS
+    "accord_say_to_coach_seconds",
+    "From a party's message arriving to their coach's reply being logged.",
+    buckets=_BUCKETS,
 )
 EVENTS = Counter("accord_events_total", "Events appended to room logs.", ["type"])
 VERDICTS = Counter("accord_screen_verdicts_total", "Safety screen verdicts.", ["severity", "direction"])
-SCREEN_ERRORS = Counter("accord_screen_errors_total", "Screener failures, each treated as high (fail closed).")
+SCREEN_ERRORS = Counter(
+    "accord_screen_errors_total", "Screener failures, each treated as high (fail closed)."
+)
 GUARD_FALLBACKS = Counter(
-    "accord_guard_fallbacks_total", "Composed messages replaced by the plain composition after a guard failed.", ["role"]
+    "accord_guard_fallbacks_total",
+    "Composed messages replaced by the plain composition after a guard failed.",
+    ["role"],
 )
 REVIEW_CASES = Counter("accord_review_cases_total", "Review cases opened.", ["severity"])

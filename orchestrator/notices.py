@@ -34,11 +34,15 @@ def stage_text(state: SessionState, room: Party, notices: Notices, minutes: floa
         if state.timeout.started_by == room.id:
             return pause_self(notices, minutes, state.timeout.ends_at)
         starter = state.parties.get(state.timeout.started_by)
-        return pause_other(notices, starter.name if starter else "The other person", minutes, state.timeout.ends_at)
+        return pause_other(
+            notices, starter.name if starter else "The other person", minutes, state.timeout.ends_at
+        )
     if shown == Stage.PAUSED.value:
         return notices.pause_over
     if shown == Stage.INTAKE.value and room.intake.value != "pending":
-        waiting_for = [p.name for p in state.parties.values() if p.intake.value == "pending" and p.id != room.id]
+        waiting_for = [
+            p.name for p in state.parties.values() if p.intake.value == "pending" and p.id != room.id
+        ]
         if waiting_for:
             return notices.intake_other.format(name=waiting_for[0])
     return str(getattr(notices, shown))

@@ -9,10 +9,10 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 import structlog
-
-from agents.interfaces import SafetyScreener, ScreenRequest
 from agents.safety.intake import IntakeResult, intake_questions, score_intake
 from agents.safety.replies import safety_reply
+
+from agents.interfaces import SafetyScreener, ScreenRequest
 from orchestrator import metrics
 from orchestrator.clock import Clock
 from orchestrator.events import IntakeEvent, SafetyEvent
@@ -42,14 +42,22 @@ class SafetyPath:
         except Exception as exc:  # noqa: BLE001 - fail closed on anything
             metrics.SCREEN_ERRORS.inc()
             log.error("screen_error", error=type(exc).__name__, direction=request.direction)
-            return Verdict(severity=Severity.HIGH, categories=["screen_error"], layer="error", reasons=["screen_error"])
+            return Verdict(
+                severity=Severity.HIGH, categories=["screen_error"], layer="error", reasons=["screen_error"]
+            )
 
-    async def reply(self, service: SessionService, state: SessionState, party: Party, verdict: Verdict) -> None:
+    async def reply(
+        self, service: SessionService, state: SessionState, party: Party, verdict: Verdict
+    ) -> None:
         """The writer's private safety reply, with resources. Only their room sees it."""
         text, resources = safety_reply(verdict, locale="default", variant_seed=len(party.history))
-        await service._append(state, party.id, SafetyEvent(severity=verdict.severity.value, text=text, resources=resources))
+        await service._append(
+            state, party.id, SafetyEvent(severity=verdict.severity.value, text=text, resources=resources)
+        )
 
-    async def attend(self, service: SessionService, state: SessionState, party: Party, verdict: Verdict) -> None:
+    async def attend(
+        self, service: SessionService, state: SessionState, party: Party, verdict: Verdict
+    ) -> None:
         """Severity ``concern``: the coach attends; self-harm thoughts also get resources privately."""
         if verdict.severity is not Severity.CONCERN or "self_harm" not in verdict.categories:
             return

@@ -12,27 +12,21 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Awaitable
-from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 import structlog
-from pydantic import BaseModel, Field
 
 from agents.guards import leak_problems, tone_problems, tone_signals
-from agents.interfaces import ApprovedItem, CoachReply, CoachRequest, ComposeRequest, ScreenRequest, Turn
-from agents.roles import Roles
+from agents.interfaces import ApprovedItem, CoachReply, CoachRequest, ComposeRequest, Turn
 from orchestrator import agreements as agreement_rules
 from orchestrator import consent, metrics, notices, pacing
-from orchestrator.clock import Clock, RealClock
-from orchestrator.errors import Forbidden, InvalidInput, NotFound, WrongStage
+from orchestrator.breaks import Breaks
+from orchestrator.core import Joined, SessionView, _clean_name, _int, _parse_mode, _plain_composition, _timed
+from orchestrator.errors import NotFound, WrongStage
 from orchestrator.events import (
     AgreementEvent,
-    AgreementView,
     CoachEvent,
     DraftEvent,
-    DraftView,
-    Event,
     SaidEvent,
     SharedEvent,
     StageEvent,
@@ -49,72 +43,22 @@ from orchestrator.models import (
     SessionState,
     SharedMessage,
     Stage,
-    Timeout,
     Verdict,
 )
-from orchestrator.safety_path import SafetyPath
-from orchestrator.store import SessionStore, Subscription
-from policies.protocol import ModeProtocol, Protocols, load_protocols
+from orchestrator.party_data import PartyData
 
 log = structlog.get_logger("accord.session")
-T = TypeVar("T")
 
 # Stages in which approved drafts go straight to the shared room; elsewhere they wait.
 _SHARING = (Stage.JOINT, Stage.AGREEMENT)
-_PAUSABLE = (Stage.READY_CHECK, Stage.JOINT, Stage.AGREEMENT)
 _SEEN_IDS_KEPT = 500
 
 
-@dataclass
-class Joined:
-    """Who just entered a session, and how they get back in."""
+class SessionService(Breaks, PartyData):
+    """Runs mediation sessions on a :class:`SessionStore` with a set of role agents.
 
-    session_id: str
-    party_id: str
-    name: str
-    role: Role
-    invite_code: str | None = None
-    facilitator_code: str | None = None
-
-
-class SessionView(BaseModel):
-    """A session as one room sees it."""
-
-    session_id: str
-    mode: Mode
-    stage: str
-    stage_text: str
-    you: str
-    role: Role
-    other: str | None = None
-    invite_code: str | None = None
-    facilitator_code: str | None = None
-    drafts: list[DraftView] = Field(default_factory=list)
-    agreements: list[AgreementView] = Field(default_factory=list)
-    last_seq: int = 0
-    timeout_ends_at: float | None = None
-    ready: bool = False
-
-
-class SessionService:
-    """Runs mediation sessions on a :class:`SessionStore` with a set of role agents."""
-
-    def __init__(
-        self,
-        store: SessionStore,
-        roles: Roles,
-        clock: Clock | None = None,
-        protocols: Protocols | None = None,
-        review: Any | None = None,
-    ) -> None:
-        self.store = store
-        self.roles = roles
-        self.clock = clock or RealClock()
-        self.protocols = protocols or load_protocols()
-        self.safety = SafetyPath(review=review, clock=self.clock)
-        # Sessions with a running break, by when it ends: tick() looks only at these.
-        self._due: dict[str, float] = {}
-        self._due_loaded = False
+    ``SessionService(store, roles, clock=None, protocols=None, review=None)``.
+    """
 
     # ------------------------------------------------------------------ joining
     async def create_session(self, mode: Mode | str, name: str) -> Joined:
@@ -166,7 +110,9 @@ class SessionService:
                 state.parties[party_id] = party
                 await self._stage_event(state, party)
                 for agreement in state.agreements.values():
-                    await self._append(state, party_id, AgreementEvent(agreement=agreement_rules.view(state, agreement)))
+                    await self._append(
+                        state, party_id, AgreementEvent(agreement=agreement_rules.view(state, agreement))
+                    )
             else:
                 if state.invite_used or code != state.invite_code:
                     raise NotFound("this invite link has already been used", code="invite_used")
@@ -176,7 +122,13 @@ class SessionService:
                 state.invite_used = True
                 initiator = state.parties[state.initiator]
                 await self._append(
-                    state, initiator.id, StageEvent(stage=notices.room_stage(state, initiator), text=self.protocols.notices.joined.format(name=name), parties=self._names(state))
+                    state,
+                    initiator.id,
+                    StageEvent(
+                        stage=notices.room_stage(state, initiator),
+                        text=self.protocols.notices.joined.format(name=name),
+                        parties=self._names(state),
+                    ),
                 )
                 await self._stage_event(state, party)
                 await self._offer_intake(state, party)
@@ -204,7 +156,9 @@ class SessionService:
             party.history.append(PrivateTurn(speaker="party", text=text, at=now, message_id=message_id))
             if client_msg_id is not None:
                 party.seen_client_msg_ids = (party.seen_client_msg_ids + [client_msg_id])[-_SEEN_IDS_KEPT:]
-            await self._append(state, party_id, SaidEvent(text=text, message_id=message_id, client_msg_id=client_msg_id))
+            await self._append(
+                state, party_id, SaidEvent(text=text, message_id=message_id, client_msg_id=client_msg_id)
+            )
 
             if verdict.flagged:
                 await self._safety_hold(state, party, verdict, text)
@@ -214,7 +168,9 @@ class SessionService:
             await self._save(state)
             metrics.SAY_TO_COACH.observe(time.perf_counter() - started)
 
-    async def _coach_turn(self, state: SessionState, party: Party, text: str, message_id: str, verdict: Verdict) -> None:
+    async def _coach_turn(
+        self, state: SessionState, party: Party, text: str, message_id: str, verdict: Verdict
+    ) -> None:
         protocol = self._protocol(state.mode)
         now = self.clock.now()
         other = state.other(party.id)
@@ -250,7 +206,9 @@ class SessionService:
         await self._append(
             state,
             party.id,
-            CoachEvent(text=reply.text, message_id=reply_id, reply_to=message_id, suggestion=reply.suggestion),
+            CoachEvent(
+                text=reply.text, message_id=reply_id, reply_to=message_id, suggestion=reply.suggestion
+            ),
         )
         if reply.suggestion == "break" or reading.suggest_break:
             await self._append(
@@ -273,9 +231,13 @@ class SessionService:
             log.warning("draft_dropped", session_id=state.id, reason="tone")
             return
         now = self.clock.now()
-        for dropped in consent.drop_oldest_pending(state, party.id, self.protocols.limits.max_pending_drafts - 1):
+        for dropped in consent.drop_oldest_pending(
+            state, party.id, self.protocols.limits.max_pending_drafts - 1
+        ):
             await self._append(state, party.id, DraftEvent(draft=consent.view(dropped)))
-        draft = consent.propose(state, party.id, draft_text, now, kind=reply.draft.kind, request=reply.draft.request)
+        draft = consent.propose(
+            state, party.id, draft_text, now, kind=reply.draft.kind, request=reply.draft.request
+        )
         await self._append(state, party.id, DraftEvent(draft=consent.view(draft)))
 
     # ------------------------------------------------------------------ consent
@@ -308,11 +270,15 @@ class SessionService:
                 if verdict.flagged:
                     # An edit is private words too: a disclosure here is handled like any other.
                     message_id = state.next_id("m")
-                    party.history.append(PrivateTurn(speaker="party", text=text, at=now, message_id=message_id))
+                    party.history.append(
+                        PrivateTurn(speaker="party", text=text, at=now, message_id=message_id)
+                    )
                     await self._safety_hold(state, party, verdict, text)
                     await self._save(state)
                     return
-                party.history.append(PrivateTurn(speaker="party", text=text, at=now, message_id=state.next_id("m")))
+                party.history.append(
+                    PrivateTurn(speaker="party", text=text, at=now, message_id=state.next_id("m"))
+                )
                 consent.apply_edit(draft, text)
             problems = tone_problems(draft.text)
             if problems:
@@ -329,11 +295,15 @@ class SessionService:
                 await self._append(
                     state,
                     party_id,
-                    CoachEvent(text=self.protocols.notices.queued, message_id=state.next_id("m"), reply_to=None),
+                    CoachEvent(
+                        text=self.protocols.notices.queued, message_id=state.next_id("m"), reply_to=None
+                    ),
                 )
             await self._save(state)
 
-    async def _return_for_softening(self, state: SessionState, party: Party, draft: Draft, problems: list[str]) -> None:
+    async def _return_for_softening(
+        self, state: SessionState, party: Party, draft: Draft, problems: list[str]
+    ) -> None:
         """Contempt, criticism or absolutes never reach the shared room: the draft goes back to its
         author with a gentler version offered as a new draft."""
         from agents.guards import soften
@@ -341,7 +311,9 @@ class SessionService:
         now = self.clock.now()
         consent.mark_discarded(draft, now)
         await self._append(state, party.id, DraftEvent(draft=consent.view(draft)))
-        gentler = soften(draft.text, mode=state.mode, parts_language=self._protocol(state.mode).parts_language)
+        gentler = soften(
+            draft.text, mode=state.mode, parts_language=self._protocol(state.mode).parts_language
+        )
         text = (
             "Before this goes out: some of these words are likely to land as blame, and then the point gets lost. "
             "I've suggested a gentler version below; change anything that doesn't sound like you."
@@ -360,7 +332,10 @@ class SessionService:
     async def _publish(self, state: SessionState, drafts: list[Draft]) -> None:
         """Mediator → output guards → shared, to every party's room."""
         names = {pid: state.parties[pid].name for pid in state.parties}
-        items = [ApprovedItem(draft_id=d.id, author_name=names[d.author], text=d.text, request=d.request) for d in drafts]
+        items = [
+            ApprovedItem(draft_id=d.id, author_name=names[d.author], text=d.text, request=d.request)
+            for d in drafts
+        ]
         request = ComposeRequest(
             mode=state.mode,
             parties=[state.parties[p].name for p in state.party_ids],
@@ -375,7 +350,11 @@ class SessionService:
             text = _plain_composition(items)
         now = self.clock.now()
         message = SharedMessage(
-            id=state.next_id("s"), text=text, draft_ids=[d.id for d in drafts], authors=sorted({d.author for d in drafts}), at=now
+            id=state.next_id("s"),
+            text=text,
+            draft_ids=[d.id for d in drafts],
+            authors=sorted({d.author for d in drafts}),
+            at=now,
         )
         state.shared.append(message)
         for d in drafts:
@@ -386,7 +365,9 @@ class SessionService:
         proposed = [a for a in result.agreements if a.text.strip() and not tone_problems(a.text)]
         for item in proposed:
             agreement = agreement_rules.propose(state, item.text.strip(), item.source_draft_ids, now)
-            await self._to_all(state, AgreementEvent(agreement=agreement_rules.view(state, agreement)), facilitators=True)
+            await self._to_all(
+                state, AgreementEvent(agreement=agreement_rules.view(state, agreement)), facilitators=True
+            )
         if proposed and state.stage is Stage.JOINT:
             await self._set_stage(state, Stage.AGREEMENT)
 
@@ -401,136 +382,6 @@ class SessionService:
         approved = [d.text for d in state.drafts.values() if d.status is DraftStatus.SENT]
         return not leak_problems(text, private, approved)
 
-    # ------------------------------------------------------------------ pacing
-    async def pause(self, session_id: str, party_id: str) -> None:
-        """Start the negotiated timeout: both rooms hear it is a break, not an exit."""
-        async with self.store.lock(session_id):
-            state = await self.store.load(session_id)
-            party = self._party(state, party_id)
-            shown = notices.room_stage(state, party)
-            if shown == Stage.PAUSED.value:
-                raise WrongStage("a break is already running", code="already_paused")
-            if state.stage not in _PAUSABLE:
-                raise WrongStage(
-                    "a break pauses the shared conversation, which has not started yet; your private room stays open",
-                    code="nothing_to_pause",
-                )
-            self._start_break(state, party, reason="pause")
-            pacing.note_break_taken(party)
-            await self._announce_break(state, party, self_text=True)
-            await self._save(state)
-
-    def _start_break(self, state: SessionState, party: Party, reason: Literal["pause", "flood", "safety"]) -> None:
-        now = self.clock.now()
-        minutes = self._protocol(state.mode).pacing.break_minutes
-        state.timeout = Timeout(started_by=party.id, started_at=now, ends_at=now + minutes * 60, reason=reason)
-        if reason != "safety":
-            state.stage_before_pause = state.stage
-            state.stage = Stage.PAUSED
-        for p in state.parties.values():
-            p.ready = False
-        self._due[state.id] = state.timeout.ends_at
-
-    async def _announce_break(self, state: SessionState, party: Party, *, self_text: bool) -> None:
-        """Tell every room about a break. Other rooms get the same words whatever the reason."""
-        assert state.timeout is not None
-        minutes = self._protocol(state.mode).pacing.break_minutes
-        ends_at = state.timeout.ends_at
-        for room in state.parties.values():
-            if room.id == party.id:
-                if not self_text:
-                    continue
-                text = notices.pause_self(self.protocols.notices, minutes, ends_at)
-                await self._append(state, room.id, TimeoutEvent(state="started", text=text, ends_at=ends_at, by=party.name))
-            else:
-                text = notices.pause_other(self.protocols.notices, party.name, minutes, ends_at)
-                await self._append(state, room.id, TimeoutEvent(state="started", text=text, ends_at=ends_at, by=party.name))
-            await self._stage_event(state, room)
-
-    async def ready(self, session_id: str, party_id: str) -> None:
-        """The readiness check: the joint room (re)opens when every party says they are ready."""
-        async with self.store.lock(session_id):
-            state = await self.store.load(session_id)
-            party = self._party(state, party_id)
-            shown = notices.room_stage(state, party)
-            if shown not in (Stage.READY_CHECK.value, Stage.PAUSED.value):
-                if state.stage in (Stage.INTAKE, Stage.WAITING):
-                    raise WrongStage("the other person has not joined (or finished their intake) yet", code="not_ready_yet")
-                raise WrongStage(f"there is nothing to be ready for in stage {shown}", code="nothing_to_ready")
-            if party.ready:
-                return
-            party.ready = True
-            if state.stage in (Stage.HELD, Stage.SEPARATE):
-                await self._save(state)  # the other side waits; a reviewer decides what happens next
-                return
-            if all(state.parties[p].ready for p in state.party_ids):
-                await self._open_joint(state)
-            else:
-                other = state.other(party_id)
-                if other is not None:
-                    await self._append(
-                        state, other.id, StageEvent(stage=notices.room_stage(state, other), text=self.protocols.notices.ready_one.format(name=party.name), parties=self._names(state))
-                    )
-            await self._save(state)
-
-    async def _open_joint(self, state: SessionState) -> None:
-        state.timeout = None
-        self._due.pop(state.id, None)
-        for p in state.parties.values():
-            p.ready = False
-        await self._set_stage(state, Stage.AGREEMENT if agreement_rules.open_proposals(state) else Stage.JOINT)
-        queued = [state.drafts[d] for d in state.queued_draft_ids if d in state.drafts]
-        state.queued_draft_ids = []
-        # One shared message per author keeps attribution clear; the earliest waiting author goes first.
-        by_author: dict[str, list[Draft]] = {}
-        for d in sorted(queued, key=lambda d: d.decided_at or 0):
-            by_author.setdefault(d.author, []).append(d)
-        for drafts in by_author.values():
-            await self._publish(state, drafts)
-
-    async def tick(self, session_id: str | None = None) -> None:
-        """Apply breaks that have run out (reads the Clock; the gateway calls this every second)."""
-        if not self._due_loaded and session_id is None:
-            await self._load_due()
-        now = self.clock.now()
-        ids = [session_id] if session_id else [sid for sid, due in list(self._due.items()) if due <= now]
-        for sid in ids:
-            try:
-                async with self.store.lock(sid):
-                    state = await self.store.load(sid)
-                    if state.timeout is None or state.timeout.ends_at > now:
-                        if state.timeout is None:
-                            self._due.pop(sid, None)
-                        continue
-                    await self._end_break(state)
-                    await self._save(state)
-            except NotFound:
-                self._due.pop(sid, None)
-
-    async def _end_break(self, state: SessionState) -> None:
-        assert state.timeout is not None
-        hidden = state.stage in (Stage.HELD, Stage.SEPARATE)
-        starter = state.timeout.started_by
-        state.timeout = None
-        self._due.pop(state.id, None)
-        if not hidden:
-            state.stage = Stage.READY_CHECK
-        for room in state.parties.values():
-            if hidden and room.id == state.hold_party:
-                continue  # the person being supported sees their own room unchanged
-            await self._append(state, room.id, TimeoutEvent(state="ended", text=self.protocols.notices.pause_over, by=state.parties[starter].name))
-            await self._stage_event(state, room)
-
-    async def _load_due(self) -> None:
-        for sid in await self.store.session_ids():
-            try:
-                state = await self.store.load(sid)
-            except NotFound:
-                continue
-            if state.timeout is not None:
-                self._due[sid] = state.timeout.ends_at
-        self._due_loaded = True
-
     # ------------------------------------------------------------------ agreements, intake, close
     async def agree(self, session_id: str, party_id: str, agreement_id: str, accept: bool = True) -> None:
         async with self.store.lock(session_id):
@@ -538,13 +389,19 @@ class SessionService:
             self._party(state, party_id)
             now = self.clock.now()
             agreement = agreement_rules.answer(state, party_id, agreement_id, accept, now)
-            await self._to_all(state, AgreementEvent(agreement=agreement_rules.view(state, agreement)), facilitators=True)
+            await self._to_all(
+                state, AgreementEvent(agreement=agreement_rules.view(state, agreement)), facilitators=True
+            )
             if state.stage is Stage.AGREEMENT and not agreement_rules.open_proposals(state):
                 await self._set_stage(state, Stage.JOINT)
             await self._save(state)
 
     async def intake(
-        self, session_id: str, party_id: str, answers: dict[str, bool | None] | None = None, skip: bool = False
+        self,
+        session_id: str,
+        party_id: str,
+        answers: dict[str, bool | None] | None = None,
+        skip: bool = False,
     ) -> None:
         """A party's private intake answers (or a skip). A positive screen keeps the work separate."""
         async with self.store.lock(session_id):
@@ -583,7 +440,9 @@ class SessionService:
             return  # answered without leaking anything; nothing to hold
         if not was_hidden:
             held_from = state.stage
-            state.stage_before_pause = held_from if held_from is not Stage.PAUSED else state.stage_before_pause
+            state.stage_before_pause = (
+                held_from if held_from is not Stage.PAUSED else state.stage_before_pause
+            )
             state.hold_party = party.id
             state.stage = Stage.HELD
             if held_from in (Stage.PAUSED,) and state.timeout is not None:
@@ -594,7 +453,12 @@ class SessionService:
             await self._stage_event(state, party)
 
     async def _safety_separate(self, state: SessionState, party: Party, result: Any) -> None:
-        verdict = Verdict(severity=result.severity, categories=list(result.categories), layer="intake", reasons=list(result.reasons))
+        verdict = Verdict(
+            severity=result.severity,
+            categories=list(result.categories),
+            layer="intake",
+            reasons=list(result.reasons),
+        )
         await self.safety.reply(self, state, party, verdict)
         await self.safety.open_case(state, party, verdict, "(intake screen)")
         if state.stage in (Stage.HELD, Stage.SEPARATE):
@@ -633,183 +497,5 @@ class SessionService:
                 await self._set_stage(state, Stage.CLOSED)
             await self._save(state)
 
-    # ------------------------------------------------------------------ reading
-    async def events(self, session_id: str, room: str, after_seq: int = 0) -> list[Event]:
-        return await self.store.read(session_id, room, after_seq)
 
-    async def subscribe(self, session_id: str, room: str) -> Subscription:
-        return await self.store.subscribe(session_id, room)
-
-    async def view(self, session_id: str, party_id: str) -> SessionView:
-        state = await self.store.load(session_id)
-        party = state.party(party_id)
-        other = state.other(party_id) if party.role is Role.PARTY else None
-        minutes = self._protocol(state.mode).pacing.break_minutes
-        is_initiator = party_id == state.initiator
-        return SessionView(
-            session_id=state.id,
-            mode=state.mode,
-            stage=notices.room_stage(state, party),
-            stage_text=notices.stage_text(state, party, self.protocols.notices, minutes),
-            you=party.name,
-            role=party.role,
-            other=other.name if other else None,
-            invite_code=state.invite_code if is_initiator and not state.invite_used else None,
-            facilitator_code=state.facilitator_code if is_initiator else None,
-            drafts=[consent.view(d) for d in consent.pending_for(state, party_id)],
-            agreements=[agreement_rules.view(state, a) for a in state.agreements.values()],
-            last_seq=await self.store.last_seq(session_id, party_id),
-            timeout_ends_at=state.timeout.ends_at if state.timeout and notices.room_stage(state, party) == "paused" else None,
-            ready=party.ready,
-        )
-
-    async def export_party(self, session_id: str, party_id: str) -> dict[str, object]:
-        """Everything Accord holds that this party may see: their own room, drafts, shared messages."""
-        state = await self.store.load(session_id)
-        party = state.party(party_id)
-        return {
-            "session_id": state.id,
-            "mode": state.mode.value,
-            "you": party.name,
-            "role": party.role.value,
-            "private_history": [t.model_dump() for t in party.history],
-            "drafts": [d.model_dump() for d in state.drafts.values() if d.author == party_id],
-            "shared": [m.model_dump() for m in state.shared] if party.role is Role.PARTY else [],
-            "agreements": [agreement_rules.view(state, a).model_dump() for a in state.agreements.values()],
-            "events": [e.model_dump() for e in await self.store.read(session_id, party_id)],
-        }
-
-    async def delete_party(self, session_id: str, party_id: str) -> None:
-        """Erase this party's private words: their history, their undecided and discarded drafts and
-        their room's log. Messages they approved for sharing stay in the other party's room."""
-        async with self.store.lock(session_id):
-            state = await self.store.load(session_id)
-            party = state.party(party_id)
-            party.history = []
-            party.coach_state = {}
-            party.seen_client_msg_ids = []
-            party.deleted = True
-            for draft_id in [d.id for d in state.drafts.values() if d.author == party_id and d.status is not DraftStatus.SENT]:
-                del state.drafts[draft_id]
-            await self.store.delete_room(session_id, party_id)
-            await self._save(state)
-
-    # ------------------------------------------------------------------ helpers
-    async def _advance(self, state: SessionState) -> None:
-        """Move through intake → waiting → ready_check as parties join and finish their intake."""
-        if state.stage not in (Stage.INTAKE, Stage.WAITING):
-            return
-        parties = [state.parties[p] for p in state.party_ids]
-        intake_done = all(p.intake is not IntakeStatus.PENDING for p in parties)
-        if len(parties) < 2:
-            target = Stage.WAITING if intake_done else Stage.INTAKE
-        else:
-            target = Stage.READY_CHECK if intake_done else Stage.INTAKE
-        if target is not state.stage:
-            await self._set_stage(state, target)
-
-    async def _set_stage(self, state: SessionState, stage: Stage) -> None:
-        state.stage = stage
-        for room in state.parties.values():
-            await self._stage_event(state, room)
-
-    async def _stage_event(self, state: SessionState, room: Party | None) -> None:
-        if room is None:
-            return
-        minutes = self._protocol(state.mode).pacing.break_minutes
-        await self._append(
-            state,
-            room.id,
-            StageEvent(
-                stage=notices.room_stage(state, room),
-                text=notices.stage_text(state, room, self.protocols.notices, minutes),
-                parties=self._names(state),
-            ),
-        )
-
-    async def _offer_intake(self, state: SessionState, party: Party) -> None:
-        event = self.safety.intake_event(state.mode, self.protocols.notices.intake)
-        await self._append(state, party.id, event)
-
-    async def _to_all(self, state: SessionState, event: Event, *, facilitators: bool = False) -> None:
-        rooms = state.party_ids + (state.facilitator_ids if facilitators else [])
-        for room in rooms:
-            await self._append(state, room, event.model_copy())
-
-    async def _append(self, state: SessionState, room: str, event: Event) -> Event:
-        event.at = self.clock.now()
-        stored = await self.store.append(state.id, room, event)
-        metrics.EVENTS.labels(event.type).inc()
-        return stored
-
-    async def _save(self, state: SessionState) -> None:
-        state.updated_at = self.clock.now()
-        await self.store.save(state)
-
-    async def _screen(self, text: str, mode: Mode, direction: Literal["inbound", "draft", "outbound"]) -> Verdict:
-        started = time.perf_counter()
-        verdict = await self.safety.screen(self.roles.screener, ScreenRequest(text=text, mode=mode, direction=direction))
-        metrics.STAGE_LATENCY.labels("screen").observe(time.perf_counter() - started)
-        metrics.VERDICTS.labels(verdict.severity.value, direction).inc()
-        return verdict
-
-    def _party(self, state: SessionState, party_id: str) -> Party:
-        party = state.parties.get(party_id)
-        if party is None:
-            raise Forbidden("you are not a party to this session", code="not_a_party")
-        if party.role is not Role.PARTY:
-            raise Forbidden("a facilitator sees outcomes only and cannot act in the session", code="facilitator_read_only")
-        return party
-
-    def _protocol(self, mode: Mode) -> ModeProtocol:
-        return self.protocols.mode(mode.value)
-
-    def _names(self, state: SessionState) -> list[str]:
-        return [state.parties[p].name for p in state.party_ids]
-
-    def _clean_text(self, text: str) -> str:
-        if not isinstance(text, str):
-            raise InvalidInput("text must be a string", code="invalid_text")
-        text = text.strip()
-        if not text:
-            raise InvalidInput("the message is empty", code="empty_text")
-        limit = self.protocols.limits.max_text_chars
-        if len(text) > limit:
-            raise InvalidInput(f"the message is {len(text)} characters; the limit is {limit}", code="text_too_long")
-        return text
-
-
-def _parse_mode(mode: Mode | str) -> Mode:
-    try:
-        return Mode(mode)
-    except ValueError:
-        raise InvalidInput(f"unknown mode {mode!r}; use 'couple' or 'workplace'", code="invalid_mode") from None
-
-
-def _clean_name(name: str) -> str:
-    name = " ".join(str(name or "").split())
-    if not name:
-        raise InvalidInput("a display name is needed", code="empty_name")
-    if len(name) > 40:
-        raise InvalidInput("a display name can be at most 40 characters", code="name_too_long")
-    return name
-
-
-def _plain_composition(items: list[ApprovedItem]) -> str:
-    """The safest shared message: each approved text, attributed, with nothing added."""
-    return "\n\n".join(f"{item.author_name} wants to share: “{item.text}”" for item in items)
-
-
-def _int(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else f"{value:g}"
-
-
-async def _timed(histogram: Any, awaitable: Awaitable[T]) -> T:
-    started = time.perf_counter()
-    try:
-        return await awaitable
-    finally:
-        histogram.observe(time.perf_counter() - started)
-
-
-__all__ = ["Joined", "SessionService", "SessionView"]
+__all__ = ["Joined", "SessionService", "SessionView"]  # Joined and SessionView live in core

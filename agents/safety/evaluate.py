@@ -34,6 +34,7 @@ class Labelled:
     severity: Severity
     category: str
     line: int = 0
+    template: str = ""  # optional: the corpus template the line came from
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def parse_labelled(lines: Iterable[str]) -> tuple[list[Labelled], list[BadLine]]
         elif category == "none":
             bad.append(BadLine(number, f"severity {severity.value} needs a category"))
             continue
-        good.append(Labelled(row["text"], severity, category, number))
+        good.append(Labelled(row["text"], severity, category, number, str(row.get("template") or "")))
     return good, bad
 
 

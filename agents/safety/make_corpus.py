@@ -2,7 +2,7 @@
 
 Writes ``policies/safety_corpus/train.jsonl`` from ``templates_train.yaml`` and ``heldout.jsonl``
 from ``templates_heldout.yaml``; lines are ``{"text", "severity", "category"}`` (negatives have
-severity and category ``none``). Each template is filled with slot values (people, names, times,
+severity and category ``none``; ``template`` names the template a line came from). Each template is filled with slot values (people, names, times,
 chores...) and varied the way people actually type: lower case, no apostrophes, a lead-in ("ok
 so"), a trailing "idk", and now and then an obfuscated keyword ("k1ll", "p i l l s").
 
@@ -62,9 +62,13 @@ class Example:
     text: str
     severity: str
     category: str
+    template: str = ""  # which template it came from: cross-validation keeps a template's lines together
 
     def to_json(self) -> str:
-        return json.dumps({"text": self.text, "severity": self.severity, "category": self.category})
+        row = {"text": self.text, "severity": self.severity, "category": self.category}
+        if self.template:
+            row["template"] = self.template
+        return json.dumps(row)
 
 
 def load_templates(path: Path) -> dict[str, object]:
@@ -152,7 +156,7 @@ def generate(split: str, data: dict[str, object], seed: int = SEED) -> list[Exam
         category, severity = group.split("/")
         positive = severity != "none"
         per = pos_n if positive else neg_n
-        for template in templates:
+        for number, template in enumerate(templates):
             made = 0
             for _ in range(per * 12):  # templates without slots run out of new variants early
                 if made >= per:
@@ -162,7 +166,7 @@ def generate(split: str, data: dict[str, object], seed: int = SEED) -> list[Exam
                 if key in seen:
                     continue
                 seen.add(key)
-                out.append(Example(text, severity, category))
+                out.append(Example(text, severity, category, f"{split}:{group}:{number}"))
                 made += 1
     return out
 

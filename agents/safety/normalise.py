@@ -53,8 +53,8 @@ _HAS_LETTER = re.compile(r"[a-z]")
 _NEEDS_LEET = re.compile(r"[0-9@$!|]")
 # Numbers with units or ordinals are not leetspeak: "3rd", "5pm", "10km", "2nd", "4x".
 _UNIT = re.compile(
-    r"\d+(?:st|nd|rd|th|am|pm|s|k|m|h|hr|hrs|min|mins|yo|x|kg|lbs?|km|kms|mi|ft|cm|mm|g|mg|ml|gb|mb"
-    r"|d|wk|wks|yr|yrs|ish|p)"
+    r"\d+(?:st|nd|rd|th|am|pm|s|k|m|h|hr|hrs|min|mins|yo|kg|lbs?|km|kms|mi|ft|cm|mm|g|mg|ml|gb|mb"
+    r"|d|wk|wks|yr|yrs|ish|p)"  # not "x": "53x" is leetspeak far more often than a multiplier
 )
 
 # Three or more single letters separated by spaces or light punctuation: "k i l l", "k.i.l.l".
@@ -92,13 +92,18 @@ _WORDS = {
     "dont": "do not", "cant": "can not", "cannot": "can not", "wont": "will not", "didnt": "did not",
     "doesnt": "does not", "isnt": "is not", "wasnt": "was not", "werent": "were not", "arent": "are not",
     "wouldnt": "would not", "couldnt": "could not", "shouldnt": "should not", "havent": "have not",
-    "hasnt": "has not", "hadnt": "had not", "aint": "is not", "im": "i am", "ive": "i have",
+    "hasnt": "has not", "hadnt": "had not", "aint": "is not", "im": "i am", "ive": "i have", "id": "i would",
     "youre": "you are", "theyre": "they are", "hes": "he is", "shes": "she is", "youll": "you will",
     "theyll": "they will", "itll": "it will", "youve": "you have", "theyve": "they have",
     "gonna": "going to", "wanna": "want to", "gotta": "got to", "imma": "i am going to",
     "ima": "i am going to", "u": "you", "ur": "your", "idk": "i do not know", "tho": "though",
     "cuz": "because", "coz": "because", "bc": "because", "pls": "please", "plz": "please",
 }
+# "hell kill me", "shell find out": he'll / she'll typed without the apostrophe, before a verb
+_HE_LL = re.compile(
+    r"\b(he|she)ll (?=(?:kill|hurt|hit|murder|find|go|be|know|never|always|make|take|come|get|do|leave"
+    r"|see|try|say|tell|beat|break|throw|lose|ruin|destroy|punish|stab|shoot|choke)\b)"
+)
 _WORD_RE = re.compile(r"\b(?:" + "|".join(sorted(_WORDS, key=len, reverse=True)) + r")\b")
 
 
@@ -140,6 +145,8 @@ def normalise_detail(text: str) -> Normalised:
         for pattern, repl in _CONTRACTIONS:
             s = pattern.sub(repl, s)
     s = _WORD_RE.sub(lambda m: _WORDS[m.group(0)], s)
+    if "ll " in s:
+        s = _HE_LL.sub(r"\1 will ", s)
     return Normalised(_SPACES.sub(" ", s).strip(), runs)
 
 
@@ -148,6 +155,8 @@ def _join_run(match: re.Match[str], runs: list[str]) -> str:
     # "kill me". With single gaps throughout the words run together ("killme"); the rules check
     # such runs against compact terms.
     words = [_NON_LETTER.sub("", part) for part in _WORD_GAP.split(match.group(0))]
+    # "a g u n", "i k i l l": the article or pronoun before spelled-out letters is its own word
+    words = [f"{w[0]} {w[1:]}" if len(w) >= 4 and w[0] in "ai" else w for w in words]
     joined = " ".join(w for w in words if w)
     runs.append(_RUN.sub(r"\1", joined.replace(" ", "")))
     return joined

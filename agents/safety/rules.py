@@ -3,7 +3,7 @@
 Each rule in ``policies/safety_patterns.yaml`` is a regular expression with a category and a
 severity. A match is dropped when it overlaps a figurative-use exception ("I could kill for a
 coffee") or one of the rule's own exceptions, and lowered (usually to nothing) when a negation
-comes just before it or inside it ("I would never hurt her"). Rules whose danger *is* a negation
+comes just before it ("I would never hurt her"). Rules whose danger *is* a negation
 ("I don't want to live anymore") are marked ``negatable: false`` in the policy.
 
 Reasons name rule ids only, never the text.
@@ -16,7 +16,7 @@ import re._constants as _sre  # the regex parser's opcodes: used only to derive 
 import re._parser as _sre_parse
 from dataclasses import dataclass
 
-from agents.safety.normalise import normalise_detail
+from agents.safety.normalise import Normalised, normalise_detail
 from orchestrator.models import Mode, Severity, Verdict
 from policies.safety import PatternPolicy, RulePattern, safety_patterns
 
@@ -164,11 +164,15 @@ class RulesLayer:
     # ------------------------------------------------------------------ public
     def check(self, text: str, mode: Mode | None = None) -> Verdict:
         """The rules' verdict on ``text`` (layer ``rules``): the worst surviving match decides."""
-        return self.verdict(self.hits(text, mode))
+        return self.verdict(self.hits(normalise_detail(text), mode))
 
-    def hits(self, text: str, mode: Mode | None = None, include_negated: bool = False) -> list[RuleHit]:
-        """Every rule that fired. With ``include_negated``, also the ones a negation cancelled."""
-        detail = normalise_detail(text)
+    def check_normalised(self, detail: Normalised, mode: Mode | None = None) -> Verdict:
+        """Like :meth:`check`, for text the caller already normalised."""
+        return self.verdict(self.hits(detail, mode))
+
+    def hits(self, detail: Normalised, mode: Mode | None = None, include_negated: bool = False) -> list[RuleHit]:
+        """Every rule that fired on normalised text. With ``include_negated``, also the ones a
+        negation cancelled."""
         s = detail.text
         present: set[str] = set()
         if self._literals is not None:
@@ -231,7 +235,8 @@ class RulesLayer:
 
     # ------------------------------------------------------------------ negation
     def _negated(self, s: str, match: re.Match[str]) -> bool:
-        """A negation cue in the few words before the match (within its clause), or inside it."""
+        """A negation cue in the few words before the match, within its clause. (Negations inside
+        a match are excluded by the patterns themselves: wildcards are ``{ANY}``.)"""
         before = s[: match.start()]
         last_boundary = None
         for last_boundary in self._boundary.finditer(before):
@@ -239,11 +244,8 @@ class RulesLayer:
         if last_boundary is not None:
             before = before[last_boundary.end():]
         window = " ".join(before.split()[-self._window:])
-        for part in (window, match.group(0)):
-            if not part:
-                continue
-            if self._pseudo is not None:
-                part = self._pseudo.sub(" ~ ", part)
-            if self._cues.search(part):
-                return True
-        return False
+        if not window:
+            return False
+        if self._pseudo is not None:
+            window = self._pseudo.sub(" ~ ", window)
+        return self._cues.search(window) is not None

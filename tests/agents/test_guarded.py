@@ -346,6 +346,8 @@ async def test_a_rejected_stream_is_stopped_and_frees_its_slot_for_the_retry() -
     leaking = f'{{"text": "That sounds lonely. Sam told me: {SAM_SECRET}. And'
     client = ScriptedModelClient([Hang(partial=leaking), coach_json(GOOD)])
     bounded = BoundedClient(client, asyncio.Semaphore(1))
-    coach = GuardedCoach(LLMCoach(bounded, policy=POLICY), FixedCoach(), WordScreener(), timeout=5, policy=POLICY)
+    coach = GuardedCoach(
+        LLMCoach(bounded, policy=POLICY), FixedCoach(), WordScreener(), timeout=5, policy=POLICY
+    )
     items = [i async for i in coach.respond_stream(coach_request(), GuardContext(private_texts=[SAM_SECRET]))]
     assert items[-1] == CoachReply(text=GOOD) and client.in_flight == 0

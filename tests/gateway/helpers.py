@@ -51,6 +51,8 @@ class ScriptedScreener(SafetyScreener):
             return Verdict(
                 severity=Severity.CRITICAL, categories=["violence"], layer="rules", reasons=["scripted"]
             )
+        if RISK_WORD in request.text:
+            return Verdict(severity=Severity.HIGH, categories=["ipv_coercive_control"], layer="rules")
         return Verdict()
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import stat
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -9,7 +11,7 @@ from fastapi.routing import APIRoute, APIWebSocketRoute
 
 from gateway.app import create_app
 from orchestrator.memory_store import MemoryStore
-from tests.gateway.helpers import Gateway, make_settings, scripted_roles
+from tests.gateway.helpers import Gateway, make_settings, running_gateway, scripted_roles
 
 
 def auth(creds: dict[str, Any]) -> dict[str, str]:
@@ -130,7 +132,11 @@ def test_openapi_lists_every_route_with_models() -> None:
     app = create_app(make_settings(), store=MemoryStore(), roles=scripted_roles())
     schema = app.openapi()
     for route in app.routes:
-        if isinstance(route, APIWebSocketRoute) or not isinstance(route, APIRoute):
+        if (
+            isinstance(route, APIWebSocketRoute)
+            or not isinstance(route, APIRoute)
+            or not route.include_in_schema
+        ):
             continue
         for method in route.methods - {"HEAD"}:
             operation = schema["paths"][route.path][method.lower()]
@@ -150,3 +156,12 @@ def test_openapi_lists_every_route_with_models() -> None:
     for model in ("SessionCreated", "InviteAccepted", "SessionView", "PartyDeleted", "ErrorResponse"):
         assert model in components
     assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+
+
+async def test_bootstrap_reviewer_token_file(tmp_path: Path) -> None:
+    path = tmp_path / "reviewer.token"
+    async with running_gateway(make_settings(reviewer_token_file=path, bootstrap_reviewer="first")) as gw:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        token = path.read_text().strip()
+        cases = await gw.http.get("/v1/review/cases", headers={"Authorization": f"Bearer {token}"})
+        assert cases.status_code == 200 and cases.json() == []

@@ -33,7 +33,7 @@ def gateway_process(port: int, redis_url: str, prefix: str) -> Iterator[subproce
         "ACCORD_ENV": "production",
         "ACCORD_LOG_LEVEL": "WARNING",
         "ACCORD_RESUME_WAIT_SECONDS": "5",
-        "PYTHONPATH": str(ROOT),
+        "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p),
     }
     proc = subprocess.Popen(
         [

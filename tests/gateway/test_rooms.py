@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 import websockets
 
+from gateway.app import create_app
+from gateway.auth import Principal
+from gateway.rooms import RoomConnection
+from orchestrator.clock import ManualClock
+from orchestrator.events import Event, StageEvent
+from orchestrator.memory_store import MemoryStore, QueueSubscription
+from orchestrator.models import Role
 from tests.gateway.helpers import (
     DANGER_WORD,
     Gateway,
@@ -14,6 +22,7 @@ from tests.gateway.helpers import (
     joint_pair,
     make_settings,
     running_gateway,
+    scripted_roles,
 )
 
 
@@ -255,3 +264,136 @@ async def test_deleting_own_data_closes_the_room_and_refuses_reconnects(gateway:
 
 def auth(creds: dict[str, Any]) -> dict[str, str]:
     return {"Authorization": f"Bearer {creds['token']}"}
+
+
+class _RacingStore(MemoryStore):
+    """Appends an event to a room between the socket's subscribe and its backlog read, so the same
+    event reaches the socket twice (live feed and log) — the overlap the sender must absorb."""
+
+    race: tuple[str, str] | None = None
+
+    async def read(
+        self, session_id: str, room: str, after_seq: int = 0, limit: int | None = None
+    ) -> list[Event]:
+        if self.race == (session_id, room):
+            self.race = None
+            await self.append(session_id, room, StageEvent(stage="waiting", text="raced in"))
+        return await super().read(session_id, room, after_seq, limit)
+
+
+class _LossyStore(MemoryStore):
+    """Live feeds lose the n-th event (as Redis pub/sub may while reconnecting)."""
+
+    drop_seq: int | None = None
+
+    async def subscribe(self, session_id: str, room: str) -> QueueSubscription:
+        sub = await super().subscribe(session_id, room)
+        push = sub.push
+
+        def lossy_push(event: Event) -> None:
+            if event.seq != self.drop_seq:
+                push(event)
+
+        sub.push = lossy_push  # type: ignore[method-assign]
+        return sub
+
+
+async def test_an_event_both_in_the_backlog_and_the_live_feed_is_sent_once() -> None:
+    store = _RacingStore()
+    async with running_gateway(store=store) as gw:
+        alex = await gw.create()
+        store.race = (alex["session_id"], alex["party_id"])
+        room = await gw.connect(alex)
+        await room.expect(lambda f: f.get("text") == "raced in")
+        await room.sync()
+        assert store.race is None  # the race happened
+        assert_gap_free(room.frames)
+
+
+async def test_an_event_lost_by_the_live_feed_is_filled_from_the_log_in_order() -> None:
+    store = _LossyStore()
+    async with running_gateway(store=store) as gw:
+        alex = await gw.create()
+        room = await gw.connect(alex)
+        last = await room.sync()
+        store.drop_seq = (
+            last + 2
+        )  # the coach reply: said (+1) arrives, coach (+2) is lost, draft (+3) arrives
+        await room.send({"type": "say", "text": "Hello again."})
+        await room.expect("draft")
+        assert_gap_free(room.frames)
+        assert [f["type"] for f in room.events()][-3:] == ["said", "coach", "draft"]
+
+
+class _StuckSocket:
+    """A peer that never reads: the first send blocks forever."""
+
+    def __init__(self) -> None:
+        self.sending = asyncio.Event()
+        self.closed = asyncio.Event()
+        self.close_code: int | None = None
+
+    async def send_text(self, data: str) -> None:
+        self.sending.set()
+        await asyncio.Event().wait()
+
+    async def receive(self) -> dict[str, Any]:
+        await self.closed.wait()
+        return {"type": "websocket.disconnect", "code": self.close_code}
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None:
+        if self.close_code is None:
+            self.close_code = code
+        self.closed.set()
+
+
+async def test_a_reader_that_stops_reading_is_closed_with_4408_not_buffered_forever() -> None:
+    settings = make_settings(ws_send_queue=8)
+    app = create_app(settings, store=MemoryStore(), roles=scripted_roles(), clock=ManualClock())
+    service = app.state.service
+    joined = await service.create_session("couple", "Alex")
+    socket = _StuckSocket()
+    principal = Principal(joined.party_id, Role.PARTY, joined.session_id, "jti", 0)
+    conn = RoomConnection(
+        socket,
+        service,
+        settings,
+        app.state.metrics,
+        app.state.limiter,  # type: ignore[arg-type]
+        joined.session_id,
+        principal,
+        after_seq=0,
+    )
+    running = asyncio.create_task(conn.run())
+    await asyncio.wait_for(socket.sending.wait(), 5)
+    for _ in range(settings.ws_send_queue + 1):
+        await service.store.append(joined.session_id, joined.party_id, StageEvent(stage="waiting", text="x"))
+    await asyncio.wait_for(running, 5)
+    assert socket.close_code == 4408
+
+
+class _DroppingStore(MemoryStore):
+    """The first live feed of each room breaks at its first event (a Redis connection lost)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.subscribed = 0
+
+    async def subscribe(self, session_id: str, room: str) -> QueueSubscription:
+        sub = await super().subscribe(session_id, room)
+        self.subscribed += 1
+        if self.subscribed == 1:
+            sub.push = lambda event: sub.finish("disconnected")  # type: ignore[method-assign]
+        return sub
+
+
+async def test_a_broken_live_feed_is_replaced_and_nothing_is_lost() -> None:
+    store = _DroppingStore()
+    async with running_gateway(store=store) as gw:
+        alex = await gw.create()
+        room = await gw.connect(alex)
+        await room.expect("intake")
+        await room.send({"type": "say", "text": "Are you there?"})
+        await room.expect("draft")  # arrives without any ping: the new feed plus a catch-up read
+        assert store.subscribed == 2
+        assert_gap_free(room.frames)

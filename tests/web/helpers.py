@@ -55,18 +55,22 @@ CHROMIUM_ARGS = [
 SECRET = "web-test-secret-" + "w" * 40
 WAIT = 15.0
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
-CRISIS_WORDS = ("kill myself", "end my life")
+CRISIS_WORDS = ("kill myself", "end my life")  # critical: self_harm
+FEAR_WORDS = ("afraid of",)  # high: ipv_coercive_control
 
 
 # --- scripted roles ---------------------------------------------------------------------------
 class WebScreener(SafetyScreener):
-    """Flags a few self-harm phrases as critical; everything else passes."""
+    """Flags a few self-harm phrases as critical and fear as high; everything else passes."""
 
     async def screen(self, request: ScreenRequest) -> Verdict:
-        if any(words in request.text.lower() for words in CRISIS_WORDS):
+        text = request.text.lower()
+        if any(words in text for words in CRISIS_WORDS):
             return Verdict(
                 severity=Severity.CRITICAL, categories=["self_harm"], layer="rules", reasons=["scripted"]
             )
+        if any(words in text for words in FEAR_WORDS):
+            return Verdict(severity=Severity.HIGH, categories=["ipv_coercive_control"], reasons=["scripted"])
         return Verdict()
 
 
@@ -121,6 +125,10 @@ class WebMediator(Mediator):
             if item.request
         ]
         return ComposeResult(text=text, agreements=agreements)
+
+
+def scripted_roles(coach: WebCoach | None = None) -> Roles:
+    return Roles(screener=WebScreener(), coach=coach or WebCoach(), mediator=WebMediator())
 
 
 # --- the gateway in a thread ------------------------------------------------------------------
@@ -212,7 +220,7 @@ def running_web_gateway() -> Iterator[WebGateway]:
     )
     clock = ManualClock()
     coach = WebCoach()
-    roles = Roles(screener=WebScreener(), coach=coach, mediator=WebMediator())
+    roles = scripted_roles(coach)
     app = create_app(settings, store=MemoryStore(), roles=roles, clock=clock)
     config = uvicorn.Config(
         app,

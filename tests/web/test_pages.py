@@ -35,9 +35,11 @@ def start_session(page: Any, gw: WebGateway, name: str, mode: str = "couple") ->
     return str(page.locator("#invite-link").input_value())
 
 
-def join_session(page: Any, link: str, name: str, *, as_room: str = "room") -> None:
+def join_session(page: Any, link: str, name: str, *, as_room: str = "room", shot: Any = None) -> None:
     page.goto(link)
     expect(page.get_by_role("heading", name="What stays private, and what is shared")).to_be_visible()
+    if shot is not None:
+        shot(page)
     page.get_by_role("textbox", name=re.compile("^Your first name")).fill(name)
     page.get_by_role("button", name="Join").click()
     expect(page).to_have_url(re.compile(rf"/{as_room}/[\w-]+$"))
@@ -132,12 +134,15 @@ def test_two_partners_through_a_whole_session(web_gateway: WebGateway, browsing:
     browsing.screenshot(alex, "04-alex-private-draft")
 
     # Sam opens the invite link on a phone and joins; both reach the ready check.
-    join_session(sam, link, "Sam")
+    def invite_shot(page: Any) -> None:
+        browsing.screenshot(page, "05-sam-phone-invite", full_page=True)
+
+    join_session(sam, link, "Sam", shot=invite_shot)
     expect(sam.locator("#private-log .msg--me")).to_have_count(0)  # nothing of Alex's private room
     skip_intake(sam)
     expect(stage(alex)).to_have_text("Ready check")
     expect(stage(sam)).to_have_text("Ready check")
-    browsing.screenshot(sam, "05-sam-phone-ready-check")
+    browsing.screenshot(sam, "05b-sam-phone-ready-check")
     alex.get_by_role("button", name="I'm ready").click()
     expect(alex.locator("#ready-note")).to_contain_text("when Sam is ready too")
     sam.get_by_role("button", name="I'm ready").click()
@@ -222,44 +227,56 @@ def test_crisis_message_reviewer_and_quick_exit(web_gateway: WebGateway, browsin
     gw = web_gateway
     alex, sam = open_joint_room(browsing, gw)
 
-    # A crisis message: Alex gets support and resources at once; Sam sees only a neutral break.
-    say(alex, "I can't do this any more. I want to end my life.")
+    # Sam discloses fear: Sam gets support privately; Alex sees only a neutral break.
+    disclosure = "Honestly I am afraid of what happens when we argue at home."
+    say(sam, disclosure)
+    expect(sam.locator("#support")).to_be_visible()
+    expect(stage(alex)).to_have_text("On a break")
+    expect(alex.locator("#shared-log .note--pause").last).to_contain_text("Sam needs a moment")
+    expect(alex.locator("#support")).to_be_hidden()
+    assert "when we argue at home" not in alex.content()
+    browsing.screenshot(alex, "20-alex-sees-a-neutral-break")
+
+    # Then a crisis message from Alex: support and resources at once, and nothing reaches Sam.
+    crisis = "I can't do this any more. I want to end my life."
+    say(alex, crisis)
     support = alex.locator("#support")
     expect(support).to_be_visible()
     expect(support.locator(".resource").first).to_be_visible()
-    expect(stage(alex)).to_have_text("Paused for a check-in")
-    browsing.screenshot(alex, "20-alex-crisis-support")
-    expect(stage(sam)).to_have_text("On a break")
-    expect(sam.locator("#shared-log .note--pause").last).to_contain_text(BREAK_NOTICE)
-    expect(sam.locator("#support")).to_be_hidden()
+    expect(alex.locator("#private-log .msg--safety")).to_be_visible()
+    browsing.screenshot(alex, "21-alex-crisis-support")
+    expect(sam.locator("#private-log .msg--safety")).to_have_count(1)  # Sam's own, nothing of Alex's
     assert "end my life" not in sam.content()
-    browsing.screenshot(sam, "21-sam-neutral-break")
+    browsing.screenshot(sam, "22-sam-own-support-only")
 
-    # The reviewer signs in with a token, claims the case from the queue and decides it.
+    # The reviewer signs in with a token: the newer critical case comes before the older high one.
     rita = browsing.person()
     rita.goto(gw.url + "/review")
     rita.get_by_label("Reviewer token").fill(gw.reviewer_token("rita"))
     rita.get_by_role("button", name="Open the queue").click()
-    case = rita.locator("#queue button").first
-    expect(case).to_contain_text("critical")
-    expect(case).to_contain_text("self_harm")
-    browsing.screenshot(rita, "22-reviewer-queue")
-    case.click()
-    expect(rita.locator("#case-flagged")).to_have_text("I can't do this any more. I want to end my life.")
+    cases = rita.locator("#queue button")
+    expect(cases).to_have_count(2)
+    expect(cases.nth(0)).to_contain_text("critical")
+    expect(cases.nth(0)).to_contain_text("self_harm")
+    expect(cases.nth(1)).to_contain_text("high")
+    browsing.screenshot(rita, "23-reviewer-queue")
+    cases.nth(0).click()
+    expect(rita.locator("#case-flagged")).to_have_text(crisis)
     rita.get_by_role("button", name="Claim this case").click()
     expect(rita.locator("#case-facts")).to_contain_text("claimed by you")
     rita.get_by_label(re.compile("^Resume")).check()
     rationale = "Spoke with Alex by phone; safe, has support, wants to continue."
     rita.get_by_label(re.compile("^Rationale")).fill(rationale)
-    browsing.screenshot(rita, "23-reviewer-deciding")
+    browsing.screenshot(rita, "24-reviewer-deciding")
     rita.get_by_role("button", name="Record decision").click()
     expect(rita.locator("#decided")).to_contain_text("Resume")
     audit = rita.locator("#case-audit li")
     expect(audit).to_have_count(3)
     expect(audit.nth(0)).to_contain_text("opened")
     expect(audit.nth(1)).to_contain_text("claimed")
-    expect(audit.nth(2)).to_contain_text("decided")
-    browsing.screenshot(rita, "24-reviewer-decided-audit")
+    expect(audit.nth(2)).to_contain_text(f"decided resume: {rationale}")
+    expect(rita.locator("#queue-count")).to_have_text("(1 waiting)")
+    browsing.screenshot(rita, "25-reviewer-decided-audit")
     for page in (alex, sam):
         expect(stage(page)).to_have_text("Ready check")
 
@@ -270,7 +287,7 @@ def test_crisis_message_reviewer_and_quick_exit(web_gateway: WebGateway, browsin
     assert alex.evaluate("sessionStorage.length") == 0
     expect(stage(sam)).to_have_text("On a break")
     expect(sam.locator("#shared-log .note--pause").last).to_contain_text(BREAK_NOTICE)
-    browsing.screenshot(sam, "25-sam-after-alex-quick-exit")
+    browsing.screenshot(sam, "26-sam-after-alex-quick-exit")
     # Back does not return to the room: the exit replaced it in the history.
     alex.go_back()
     assert "/room/" not in alex.url
@@ -341,3 +358,13 @@ def test_a_room_without_its_key_shows_nothing(web_gateway: WebGateway, browsing:
     stranger.goto(room_url)
     expect(stranger.get_by_role("heading", name="This room is open in another tab")).to_be_visible()
     expect(stranger.locator("#room-body")).to_be_hidden()
+
+
+def test_the_request_guard_sees_and_blocks_an_outside_request(browsing: Browsing) -> None:
+    """The guard every test relies on can fail: a page that asks for an outside URL is caught."""
+    page = browsing.person()
+    outside = "http://outside.invalid/pixel.png"
+    with page.expect_event("requestfailed", lambda request: request.url == outside):  # blocked, never sent
+        page.set_content(f'<img src="{outside}" alt="">')
+    assert browsing.outside_requests() == [outside]
+    browsing.requests.clear()  # seen and blocked as intended: the fixture must not fail this test

@@ -12,7 +12,7 @@ const Accord = (() => {
     const node = document.querySelector(`meta[name="${name}"]`);
     return node ? node.content : "";
   };
-  const exitUrl = meta("accord-exit-url") || "https://www.bbc.co.uk/weather";
+  const exitUrl = meta("accord-exit-url") || "about:blank";
 
   // The server's clock may differ from this device's (and in tests it is a manual clock), so
   // countdowns use an estimate of server time: the page's render time, raised by each event's `at`.

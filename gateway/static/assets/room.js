@@ -128,6 +128,11 @@
     if (!state.loaded) {
       state.loaded = true;
       for (const log of [$("private-log"), $("shared-log")]) log.removeAttribute("aria-busy");
+      // The replayed log cannot say whether this party already pressed Ready or answered the
+      // intake; the view (read just before connecting) and the stage can.
+      if (state.view && state.view.stage === state.stage) state.ready = Boolean(state.view.ready);
+      if (["waiting", "ready_check", "joint", "agreement", "closed"].includes(state.stage)) markIntakeDone();
+      updateControls();
     }
     // Messages typed while offline, or whose echo never came: client_msg_id makes a repeat harmless.
     for (const [id, text] of state.pendingSays) send({ type: "say", text, client_msg_id: id }, { quiet: true });
@@ -195,8 +200,11 @@
     $("support-text").textContent = frame.text;
     const list = $("resources");
     list.replaceChildren(...(frame.resources || []).map(resourceItem));
-    addTo("private", bubble("safety", "Support", frame.text, frame.at));
-    if (frame.questions && frame.questions.length) addTo("private", questionsCard("", frame.questions, false));
+    const node = bubble("safety", "Support", frame.text, frame.at);
+    // Follow-up questions are asked here and answered in words, to the coach (no form, no frame).
+    const questions = (frame.questions || []).map((q) => q.text || q.question || q.prompt).filter(Boolean);
+    if (questions.length) node.insertBefore(el("ul", {}, questions.map((q) => el("li", { text: q }))), node.lastChild);
+    addTo("private", node);
     if (state.loaded) $("support").scrollIntoView({ block: "start" });
   }
 
@@ -588,15 +596,16 @@
     showPane("private");
     // Quick exit: the shared conversation takes the same neutral break as any pause, so the other
     // person learns nothing more than that; then the socket is closed before the page goes.
+    const ticker = setInterval(updateCountdown, 1000);
     Accord.exitHooks.push(() => {
       state.stopped = true;
+      clearInterval(ticker);
       if (state.ws && state.ws.readyState === WebSocket.OPEN) {
         if (PAUSABLE.includes(state.stage)) state.ws.send(JSON.stringify({ type: "pause" }));
         state.ws.close(1000, "bye");
       }
     });
     updateControls();
-    setInterval(updateCountdown, 1000);
     connect();
   }
 
