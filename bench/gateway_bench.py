@@ -212,7 +212,7 @@ class Load:
         self.rooms: list[Room] = []
         self.shareable: dict[int, tuple[Room, str]] = {}  # room index -> its newest pending draft
         self.pending_say: dict[str, float] = {}  # client_msg_id -> sent at
-        self.said: dict[str, float] = {}  # message_id -> sent at
+        self.said: dict[tuple[int, str], float] = {}  # (room, message_id) -> sent at; ids are per session
         self.share_in_flight: dict[int, float] = {}  # session -> share sent at
         self.readers: list[asyncio.Task[None]] = []
         self.tasks: set[asyncio.Task[None]] = set()
@@ -241,9 +241,9 @@ class Load:
         elif kind == "said" and frame.get("client_msg_id"):
             sent = self.pending_say.pop(frame["client_msg_id"], None)
             if sent is not None:
-                self.said[frame["message_id"]] = sent
+                self.said[(id(room), frame["message_id"])] = sent
         elif kind in ("coach", "safety") and frame.get("reply_to"):
-            sent = self.said.pop(frame["reply_to"], None)
+            sent = self.said.pop((id(room), frame["reply_to"]), None)
             if sent is not None:
                 self.stats.add("say_to_coach", sent, now)
         elif kind == "draft":
@@ -575,6 +575,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--nodes 2 needs --redis-url (the nodes share state through Redis)")
     if args.redis_url and urlsplit(args.redis_url).hostname not in ("127.0.0.1", "localhost", "::1"):
         p.error("the benchmark only talks to loopback: use a Redis on 127.0.0.1")
+    sockets_per_node = 2 * args.sessions // args.nodes
+    if args.redis_url and "max_connections" not in args.redis_url and sockets_per_node > 90:
+        # RedisStore holds one pooled connection per room socket (its pub/sub), and redis-py's
+        # asyncio pool stops at 100 connections: past that, sockets fail with store_unavailable.
+        print(
+            f"warning: {sockets_per_node} sockets per node need more than redis-py's default pool of 100 "
+            "connections; add ?max_connections=N to --redis-url (see docs/performance.md)",
+            file=sys.stderr,
+        )
     return args
 
 

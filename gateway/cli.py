@@ -59,6 +59,31 @@ def serve(
     run_server(Settings(**overrides))
 
 
+@app.command()
+def screen(
+    text: Annotated[str | None, typer.Argument(help="The text to screen.")] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", help='JSONL input, one {"text": ...} per line ("-" for stdin).')
+    ] = None,
+    mode: Annotated[str, typer.Option(help="couple or workplace.")] = "couple",
+) -> None:
+    """Screen text with rules + classifier; print one JSON verdict per message."""
+    from gateway.safety_cli import screen_command
+
+    raise typer.Exit(screen_command(text, file, mode))
+
+
+@app.command("eval-safety")
+def eval_safety(
+    file: Annotated[Path, typer.Argument(help='Labelled JSONL: {"text", "severity", "category"} per line.')],
+    json_out: Annotated[bool, typer.Option("--json", help="Print the numbers as JSON.")] = False,
+) -> None:
+    """Per-category precision/recall, confusion table and over-flag rate of the safety screener."""
+    from gateway.safety_cli import eval_command
+
+    raise typer.Exit(eval_command(file, json_out))
+
+
 @app.command("reviewer-token")
 def reviewer_token(
     name: Annotated[str, typer.Argument(help="The reviewer's name (must be on ACCORD_REVIEWERS if set).")],

@@ -43,8 +43,9 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
+from agents.roles import Roles
 from gateway.scenario import (
     AdvanceStep,
     AgreeStep,
@@ -109,12 +110,15 @@ class Member:
 
     async def connect(self, ws_url: str) -> None:
         """Open the room socket, asking for the whole room from seq 1, and start reading."""
-        self.ws = await connect(
-            f"{ws_url}?after_seq=0",
-            additional_headers={"Authorization": f"Bearer {self.token}"},
-            open_timeout=10,
-            max_size=None,
-        )
+        try:
+            self.ws = await connect(
+                f"{ws_url}?after_seq=0",
+                additional_headers={"Authorization": f"Bearer {self.token}"},
+                open_timeout=10,
+                max_size=None,
+            )
+        except (OSError, TimeoutError, InvalidHandshake) as exc:
+            raise _StepFailed(f"could not open {self.name}'s room socket: {exc}") from None
         self.reader = asyncio.create_task(self._read(), name=f"room-{self.name}")
 
     async def _read(self) -> None:
@@ -250,9 +254,13 @@ class RemoteTarget(Target):
             (n.strip() for n in os.environ.get("ACCORD_REVIEWERS", "").split(",") if n.strip()), "simulator"
         )
         token = TokenSigner(secret).issue(reviewer, Role.REVIEWER, ttl_seconds=600)
-        response = await http.get(
-            "/v1/review/cases", params={"limit": 500}, headers={"Authorization": f"Bearer {token}"}
-        )
+        try:
+            response = await http.get(
+                "/v1/review/cases", params={"limit": 500}, headers={"Authorization": f"Bearer {token}"}
+            )
+        except httpx.HTTPError as exc:
+            self.console.print(f"[yellow]review cases: {escape(repr(exc))}[/yellow]")
+            return []
         if response.status_code != 200:
             self.console.print(
                 f"[yellow]review cases: the reviewer API answered {response.status_code}[/yellow]"
@@ -265,10 +273,11 @@ class RemoteTarget(Target):
 class InProcessTarget(Target):
     """A gateway in this event loop: uvicorn on 127.0.0.1 at a free port, memory store, manual clock."""
 
-    def __init__(self) -> None:
+    def __init__(self, roles: Roles | None = None) -> None:
         from orchestrator.clock import ManualClock
 
         self.clock = ManualClock()
+        self.roles = roles  # None: built from ACCORD_MODEL* like ``accord serve`` does
         self.app: Any = None
         self._server: Any = None
         self._sock: socket.socket | None = None
@@ -288,7 +297,11 @@ class InProcessTarget(Target):
             redis_url=None,
         )
         self.app = create_app(
-            settings, store=MemoryStore(), clock=self.clock, review=MemoryReviewQueue(clock=self.clock)
+            settings,
+            store=MemoryStore(),
+            roles=self.roles,
+            clock=self.clock,
+            review=MemoryReviewQueue(clock=self.clock),
         )
         config = uvicorn.Config(
             self.app,
@@ -335,13 +348,13 @@ class InProcessTarget(Target):
 
 
 @contextlib.asynccontextmanager
-async def open_target(url: str | None, console: Console) -> AsyncIterator[Target]:
+async def open_target(url: str | None, console: Console, roles: Roles | None = None) -> AsyncIterator[Target]:
     """The gateway to run against, closed afterwards."""
     target: Target
     if url:
         target = RemoteTarget(url, console)
     else:
-        target = InProcessTarget()
+        target = InProcessTarget(roles)
         await target.start()
     try:
         yield target
@@ -534,7 +547,10 @@ class Simulation:
 
 # --- wire helpers -------------------------------------------------------------------------------------
 async def _post(http: httpx.AsyncClient, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    response = await http.post(path, json=body)
+    try:
+        response = await http.post(path, json=body)
+    except httpx.HTTPError as exc:
+        raise _StepFailed(f"cannot reach the server: {exc!r}") from None
     if response.status_code >= 300:
         raise _StepFailed(
             f"POST {path.split('/')[2]} answered {response.status_code}: {_error_text(response)}"
@@ -544,9 +560,12 @@ async def _post(http: httpx.AsyncClient, path: str, body: dict[str, Any]) -> dic
 
 
 async def _view(http: httpx.AsyncClient, session_id: str, member: Member) -> dict[str, Any]:
-    response = await http.get(
-        f"/v1/sessions/{session_id}", headers={"Authorization": f"Bearer {member.token}"}
-    )
+    try:
+        response = await http.get(
+            f"/v1/sessions/{session_id}", headers={"Authorization": f"Bearer {member.token}"}
+        )
+    except httpx.HTTPError as exc:
+        raise _StepFailed(f"cannot reach the server: {exc!r}") from None
     if response.status_code != 200:
         raise _StepFailed(
             f"{member.name}'s session view answered {response.status_code}: {_error_text(response)}"
@@ -618,8 +637,10 @@ async def simulate(
     source: str = "<scenario>",
     step_timeout: float = DEFAULT_STEP_TIMEOUT,
     console: Console | None = None,
+    roles: Roles | None = None,
 ) -> dict[str, Any]:
-    """Run ``scenario`` (in-process without ``url``) and return its transcript."""
+    """Run ``scenario`` (in-process without ``url``) and return its transcript. ``roles`` replaces
+    the agents the in-process server would build from ``ACCORD_MODEL*`` (tests reuse one set)."""
     console = console or Console(stderr=True, highlight=False)
     if url:
         advance = next((s for s in scenario.steps if isinstance(s, AdvanceStep)), None)
@@ -631,7 +652,7 @@ async def simulate(
                 source=source,
             )
     async with (
-        open_target(url, console) as target,
+        open_target(url, console, roles) as target,
         httpx.AsyncClient(base_url=target.base_url, timeout=step_timeout) as http,
     ):
         console.print(

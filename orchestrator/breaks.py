@@ -15,7 +15,8 @@ from orchestrator.errors import NotFound, WrongStage
 from orchestrator.events import StageEvent, TimeoutEvent
 from orchestrator.models import Draft, Party, SessionState, Stage, Timeout
 
-_PAUSABLE = (Stage.READY_CHECK, Stage.JOINT, Stage.AGREEMENT)
+_PAUSABLE = (Stage.READY_CHECK.value, Stage.JOINT.value, Stage.AGREEMENT.value)
+_HIDDEN = (Stage.HELD, Stage.SEPARATE)
 
 
 class Breaks(SessionCore):
@@ -29,25 +30,32 @@ class Breaks(SessionCore):
             shown = notices.room_stage(state, party)
             if shown == Stage.PAUSED.value:
                 raise WrongStage("a break is already running", code="already_paused")
-            if state.stage not in _PAUSABLE:
+            if shown not in _PAUSABLE:
                 raise WrongStage(
-                    "a break pauses the shared conversation, which has not started yet; your private room stays open",
+                    "a break pauses the shared conversation, which has not started yet; "
+                    "your private room stays open",
                     code="nothing_to_pause",
                 )
-            self._start_break(state, party, reason="pause")
+            # While a hold is disguised as a readiness check, a pause from the other side runs as
+            # an ordinary break for them; the hold itself stays in place underneath.
+            self._start_break(state, party, reason="pause", keep_stage=state.stage in _HIDDEN)
             pacing.note_break_taken(party)
             await self._announce_break(state, party, self_text=True)
             await self._save(state)
 
     def _start_break(
-        self, state: SessionState, party: Party, reason: Literal["pause", "flood", "safety"]
+        self,
+        state: SessionState,
+        party: Party,
+        reason: Literal["pause", "flood", "safety"],
+        keep_stage: bool = False,
     ) -> None:
         now = self.clock.now()
         minutes = self._protocol(state.mode).pacing.break_minutes
         state.timeout = Timeout(
             started_by=party.id, started_at=now, ends_at=now + minutes * 60, reason=reason
         )
-        if reason != "safety":
+        if reason != "safety" and not keep_stage:
             state.stage_before_pause = state.stage
             state.stage = Stage.PAUSED
         for p in state.parties.values():

@@ -23,7 +23,11 @@ def clock_text(when: float) -> str:
 def room_stage(state: SessionState, room: Party) -> str:
     """The stage ``room`` is shown."""
     if state.stage in _HIDDEN and room.id != state.hold_party:
-        return Stage.PAUSED.value if state.timeout is not None else Stage.READY_CHECK.value
+        if state.timeout is not None:
+            return Stage.PAUSED.value
+        if state.stage_before_pause in (Stage.INTAKE, Stage.WAITING):
+            return Stage.INTAKE.value  # held before any joint work: the partner is "settling in"
+        return Stage.READY_CHECK.value
     return state.stage.value
 
 

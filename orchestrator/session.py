@@ -17,7 +17,8 @@ from typing import Any, Literal
 import structlog
 
 from agents.guards import leak_problems, tone_problems, tone_signals
-from agents.interfaces import ApprovedItem, CoachReply, CoachRequest, ComposeRequest, Turn
+from agents.guarded import GuardContext, GuardedCoach, GuardedMediator
+from agents.interfaces import ApprovedItem, CoachReply, CoachRequest, ComposeRequest, ComposeResult, Turn
 from orchestrator import agreements as agreement_rules
 from orchestrator import consent, metrics, notices, pacing
 from orchestrator.breaks import Breaks
@@ -51,6 +52,7 @@ log = structlog.get_logger("accord.session")
 
 # Stages in which approved drafts go straight to the shared room; elsewhere they wait.
 _SHARING = (Stage.JOINT, Stage.AGREEMENT)
+_PAUSABLE = (Stage.READY_CHECK, Stage.JOINT, Stage.AGREEMENT)
 _SEEN_IDS_KEPT = 500
 
 
@@ -199,7 +201,7 @@ class SessionService(Breaks, PartyData):
             parts_language=protocol.parts_language,
             paused=state.stage is Stage.PAUSED,
         )
-        reply = await _timed(metrics.STAGE_LATENCY.labels("coach"), self.roles.coach.respond(request))
+        reply = await _timed(metrics.STAGE_LATENCY.labels("coach"), self._ask_coach(state, party, request))
         party.coach_turns += 1
         reply_id = state.next_id("m")
         party.history.append(PrivateTurn(speaker="coach", text=reply.text, at=now, message_id=reply_id))
@@ -221,6 +223,33 @@ class SessionService(Breaks, PartyData):
                 ),
             )
         await self._maybe_draft(state, party, reply)
+
+    async def _ask_coach(self, state: SessionState, party: Party, request: CoachRequest) -> CoachReply:
+        """The party's coach, with its memory and the words it must never repeat (the other room's)."""
+        coach = self.roles.coach
+        if not isinstance(coach, GuardedCoach):
+            return await coach.respond(request)
+        other_private = [
+            t.text for p in state.parties.values() if p.id != party.id for t in p.history if t.speaker == "party"
+        ] + [d.text for d in state.drafts.values() if d.author != party.id and d.status is not DraftStatus.SENT]
+        context = GuardContext(party_id=party.id, private_texts=other_private, approved_texts=self._approved(state))
+        await coach.load_state(party.coach_state, key=party.id)
+        reply = await coach.respond(request, context=context)
+        party.coach_state = dict(await coach.save_state(key=party.id))
+        return reply
+
+    async def _ask_mediator(self, state: SessionState, request: ComposeRequest) -> ComposeResult:
+        mediator = self.roles.mediator
+        if not isinstance(mediator, GuardedMediator):
+            return await mediator.compose(request)
+        private = [t.text for p in state.parties.values() for t in p.history if t.speaker == "party"] + [
+            d.text for d in state.drafts.values() if d.status is not DraftStatus.SENT
+        ]
+        context = GuardContext(private_texts=private, approved_texts=self._approved(state))
+        return await mediator.compose(request, context=context)
+
+    def _approved(self, state: SessionState) -> list[str]:
+        return [d.text for d in state.drafts.values() if d.status is DraftStatus.SENT] + [m.text for m in state.shared]
 
     async def _maybe_draft(self, state: SessionState, party: Party, reply: CoachReply) -> None:
         if reply.draft is None:
@@ -343,7 +372,7 @@ class SessionService(Breaks, PartyData):
             previous_shared=[m.text for m in state.shared[-3:]],
             shared_count=len(state.shared),
         )
-        result = await _timed(metrics.STAGE_LATENCY.labels("mediator"), self.roles.mediator.compose(request))
+        result = await _timed(metrics.STAGE_LATENCY.labels("mediator"), self._ask_mediator(state, request))
         text = result.text.strip()
         if not await self._shareable(state, text):
             metrics.GUARD_FALLBACKS.labels("mediator").inc()
@@ -432,27 +461,15 @@ class SessionService(Breaks, PartyData):
     # ------------------------------------------------------------------ safety
     async def _safety_hold(self, state: SessionState, party: Party, verdict: Verdict, text: str) -> None:
         """Danger: hold the session, answer the writer warmly with resources, page a human. Every
-        other room sees only the same break notice a pause would give."""
-        was_hidden = state.stage in (Stage.HELD, Stage.SEPARATE)
+        other room sees only what it would see had this party taken an ordinary break."""
         await self.safety.reply(self, state, party, verdict)
         await self.safety.open_case(state, party, verdict, text)
         if verdict.categories == ["ai_manipulation"]:
             return  # answered without leaking anything; nothing to hold
-        if not was_hidden:
-            held_from = state.stage
-            state.stage_before_pause = (
-                held_from if held_from is not Stage.PAUSED else state.stage_before_pause
-            )
-            state.hold_party = party.id
-            state.stage = Stage.HELD
-            if held_from in (Stage.PAUSED,) and state.timeout is not None:
-                await self._stage_event(state, party)
-                return  # the others already see a break; nothing changes for them
-            self._start_break(state, party, reason="safety")
-            await self._announce_break(state, party, self_text=False)
-            await self._stage_event(state, party)
+        await self._hide(state, party, Stage.HELD)
 
     async def _safety_separate(self, state: SessionState, party: Party, result: Any) -> None:
+        """A positive intake screen: joint work is contraindicated; each party keeps private support."""
         verdict = Verdict(
             severity=result.severity,
             categories=list(result.categories),
@@ -461,36 +478,57 @@ class SessionService(Breaks, PartyData):
         )
         await self.safety.reply(self, state, party, verdict)
         await self.safety.open_case(state, party, verdict, "(intake screen)")
+        await self._hide(state, party, Stage.SEPARATE)
+
+    async def _hide(self, state: SessionState, party: Party, stage: Stage) -> None:
+        """Enter ``held`` or ``separate`` for ``party``'s sake, disguised for everyone else.
+
+        Where a break is possible (readiness check, joint, agreement) the others get exactly the
+        notices of a pause. Before that (intake, waiting) they get nothing at all: from outside it
+        looks like a partner still settling in. A running break simply goes on.
+        """
         if state.stage in (Stage.HELD, Stage.SEPARATE):
-            state.stage = Stage.SEPARATE
-            await self._stage_event(state, party)
+            if stage is Stage.SEPARATE:
+                state.stage = stage
+            await self._stage_event(state, state.parties.get(state.hold_party or party.id))
             return
-        state.stage_before_pause = state.stage
+        held_from = state.stage
+        if held_from is not Stage.PAUSED:
+            state.stage_before_pause = held_from
         state.hold_party = party.id
-        state.stage = Stage.SEPARATE
-        if len(state.party_ids) > 1:
+        state.stage = stage
+        if held_from in _PAUSABLE:
             self._start_break(state, party, reason="safety")
             await self._announce_break(state, party, self_text=False)
         await self._stage_event(state, party)
 
     async def apply_review_decision(self, case: Any) -> None:
-        """Carry out a reviewer's decision on the session the case belongs to."""
+        """Carry out a reviewer's decision on the session the case belongs to.
+
+        ``resume`` (or ``false_alarm``) turns a hold back into what the other rooms were shown all
+        along: a break still running, a readiness check, or intake; so nothing they see changes.
+        """
         decision = str(getattr(case.decision, "value", case.decision))
         async with self.store.lock(case.session_id):
             state = await self.store.load(case.session_id)
+            held = state.parties.get(state.hold_party) if state.hold_party else None
             if decision in ("resume", "false_alarm") and state.stage in (Stage.HELD, Stage.SEPARATE):
+                before = state.stage_before_pause
                 state.hold_party = None
-                state.timeout = None
-                self._due.pop(state.id, None)
-                back = Stage.READY_CHECK if len(state.party_ids) > 1 else Stage.WAITING
-                if state.stage_before_pause in (Stage.INTAKE, Stage.WAITING):
-                    back = state.stage_before_pause
-                await self._set_stage(state, back)
-                if back in (Stage.INTAKE, Stage.WAITING):
+                if state.timeout is not None:
+                    state.stage = Stage.PAUSED
+                    state.timeout.reason = "pause"
+                    if before not in _PAUSABLE:
+                        state.stage_before_pause = Stage.JOINT
+                elif before in (Stage.INTAKE, Stage.WAITING, None):
+                    state.stage = before or Stage.INTAKE
                     await self._advance(state)
-            elif decision == "keep_separate":
+                else:
+                    state.stage = Stage.READY_CHECK
+                await self._stage_event(state, held)
+            elif decision == "keep_separate" and state.stage in (Stage.HELD, Stage.SEPARATE):
                 state.stage = Stage.SEPARATE
-                await self._stage_event(state, state.parties[state.hold_party] if state.hold_party else None)
+                await self._stage_event(state, held)
             elif decision == "end_session":
                 state.timeout = None
                 self._due.pop(state.id, None)

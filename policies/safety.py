@@ -102,6 +102,7 @@ class ReplyVariants(BaseModel):
     bodies: list[str] = Field(min_length=1)
     closings: list[str] = Field(min_length=1)
     resources: bool = True  # attach resources (the ai_manipulation reply attaches none)
+    emergency: bool = True  # add emergency numbers when high or critical (not for the formal route)
 
 
 class ClassifierPolicy(BaseModel):
@@ -115,6 +116,10 @@ class ClassifierPolicy(BaseModel):
     thresholds: dict[Severity, float]
     category_min_probability: float = Field(gt=0, lt=1)
     max_chars: int = Field(gt=50)  # longer texts are classified in chunks; the worst chunk counts
+    # Categories the taxonomy only knows at this severity or worse (coercive control is never a
+    # mere "concern"): a confident classifier verdict in one of them is raised to the floor.
+    category_floor: dict[str, Severity] = Field(default_factory=dict)
+    floor_min_probability: float = Field(default=0.8, gt=0, lt=1)
 
     @field_validator("thresholds")
     @classmethod
@@ -165,6 +170,9 @@ class SafetyPolicy(BaseModel):
         for name in self.reply_priority:
             if name not in self.categories:
                 raise ValueError(f"reply_priority: unknown category {name!r}")
+        for name in self.classifier.category_floor:
+            if name not in self.categories:
+                raise ValueError(f"classifier.category_floor: unknown category {name!r}")
         for locale, entry in self.resources.items():
             for i, res in enumerate(entry.resources):
                 unknown = [c for c in res.categories if c not in self.categories]
@@ -261,9 +269,12 @@ class LapRules(BaseModel):
 
 
 class CssrsQuestion(BaseModel):
+    """One C-SSRS screener item; ``severity_if_yes`` is what a "yes" means."""
+
     id: str = Field(pattern=r"^[a-z0-9_]+$")
     item: int = Field(ge=1, le=6)
     text: str
+    help: str = ""
     severity_if_yes: Severity
     ask_if: str | None = None
     skippable: bool = True
@@ -294,7 +305,9 @@ class IntakePolicy(BaseModel):
             lap_items = set(self.lap.immediate_items) | set(self.lap.counted_items)
             for q in screen.questions:
                 if q.lap_item is not None and q.lap_item not in lap_items:
-                    raise ValueError(f"screens.{mode.value}.{q.id}.lap_item: {q.lap_item} is not in lap's items")
+                    raise ValueError(
+                        f"screens.{mode.value}.{q.id}.lap_item: {q.lap_item} is not in lap's items"
+                    )
         cssrs_ids = {q.id for q in self.cssrs.questions}
         for q in self.cssrs.questions:
             if q.ask_if is not None and q.ask_if not in cssrs_ids:
@@ -336,9 +349,8 @@ def load_intake_policy(directory: Path | None = None) -> IntakePolicy:
     for mode, screen in intake.screens.items():
         for q in screen.questions:
             if q.category not in known:
-                raise PolicyError(
-                    f"{folder / INTAKE_FILE}: screens.{mode.value}.{q.id}.category: unknown category {q.category!r}"
-                )
+                where = f"screens.{mode.value}.{q.id}.category"
+                raise PolicyError(f"{folder / INTAKE_FILE}: {where}: unknown category {q.category!r}")
     return intake
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import math
+import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,19 +87,21 @@ class _Features:
     def transform(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """Indices and values of the non-zero features (each vectoriser's block l2-normalised,
         as ``TfidfVectorizer`` does; ``FeatureUnion`` concatenates the blocks)."""
-        all_idx: list[int] = []
-        all_val: list[float] = []
+        all_idx: list[np.ndarray] = []
+        all_val: list[np.ndarray] = []
         for analyze, vocab, idf, sublinear, offset in self.parts:
             counts = Counter(t for t in analyze(text) if t in vocab)
             if not counts:
                 continue
-            idx = [vocab[t] for t in counts]
-            vals = [(1.0 + math.log(c)) if sublinear else float(c) for c in counts.values()]
-            weighted = [v * idf[i - offset] for v, i in zip(vals, idx, strict=True)]
-            norm = math.sqrt(sum(w * w for w in weighted)) or 1.0
-            all_idx.extend(idx)
-            all_val.extend(w / norm for w in weighted)
-        return np.asarray(all_idx, dtype=np.int64), np.asarray(all_val, dtype=np.float64)
+            idx = np.fromiter((vocab[t] for t in counts), dtype=np.int64, count=len(counts))
+            tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+            weighted = (1.0 + np.log(tf) if sublinear else tf) * idf[idx - offset]
+            norm = float(np.sqrt(weighted @ weighted)) or 1.0
+            all_idx.append(idx)
+            all_val.append(weighted / norm)
+        if not all_idx:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
+        return np.concatenate(all_idx), np.concatenate(all_val)
 
 
 class SafetyClassifier:
@@ -130,10 +132,14 @@ class SafetyClassifier:
         except FileNotFoundError:
             raise ClassifierUnavailable("missing", f"no manifest at {manifest_path}") from None
         except (OSError, ValueError) as exc:
-            raise ClassifierUnavailable("corrupt", f"unreadable manifest {manifest_path} ({type(exc).__name__})") from None
+            raise ClassifierUnavailable(
+                "corrupt", f"unreadable manifest {manifest_path} ({type(exc).__name__})"
+            ) from None
         if not isinstance(manifest, dict) or manifest.get("version") != policy.version:
             found = manifest.get("version") if isinstance(manifest, dict) else None
-            raise ClassifierUnavailable("version_mismatch", f"manifest version {found!r}, policy wants {policy.version!r}")
+            raise ClassifierUnavailable(
+                "version_mismatch", f"manifest version {found!r}, policy wants {policy.version!r}"
+            )
         try:
             data = artifact_path.read_bytes()
         except FileNotFoundError:
@@ -148,7 +154,9 @@ class SafetyClassifier:
 
             artifact = joblib.load(io.BytesIO(data))
         except Exception as exc:  # noqa: BLE001 - any unpickling failure means a corrupt artifact
-            raise ClassifierUnavailable("corrupt", f"cannot load {artifact_path.name} ({type(exc).__name__})") from None
+            raise ClassifierUnavailable(
+                "corrupt", f"cannot load {artifact_path.name} ({type(exc).__name__})"
+            ) from None
         if not isinstance(artifact, dict) or artifact.get("format") != ARTIFACT_FORMAT:
             raise ClassifierUnavailable("corrupt", "artifact is not a safety classifier of a known format")
         try:
@@ -157,7 +165,9 @@ class SafetyClassifier:
         except ClassifierUnavailable:
             raise
         except Exception as exc:  # noqa: BLE001 - a model that cannot predict must not be used
-            raise ClassifierUnavailable("corrupt", f"artifact failed its self-check ({type(exc).__name__})") from None
+            raise ClassifierUnavailable(
+                "corrupt", f"artifact failed its self-check ({type(exc).__name__})"
+            ) from None
         return classifier
 
     # ------------------------------------------------------------------ inference
@@ -195,6 +205,16 @@ class SafetyClassifier:
             return Verdict(layer=LAYER)
         ranked = sorted(cat.items(), key=lambda kv: -kv[1])
         categories = [c for c, p in ranked if p >= self.policy.category_min_probability] or [ranked[0][0]]
+        top, p_top = ranked[0]
+        floor = self.policy.category_floor.get(top)
+        sure = self.policy.floor_min_probability
+        if (
+            floor is not None
+            and floor.rank > severity.rank
+            and p_top >= sure
+            and 1 - sev[Severity.NONE] >= sure
+        ):
+            severity = floor
         return Verdict(
             severity=severity,
             categories=categories,
@@ -210,21 +230,31 @@ class SafetyClassifier:
         return self.artifact["severity"].predict_proba(x)[0], self.artifact["category"].predict_proba(x)[0]
 
 
+_SENTENCE_END = re.compile(r"(?<=[.!?\n])\s+")
+
+
 def _chunks(s: str, size: int) -> list[str]:
+    """Pieces of at most ``size`` characters, cut between sentences where possible: the model was
+    trained on short messages, so one risky sentence in a long letter must not be diluted."""
     if len(s) <= size:
         return [s]
-    words = s.split()
+    pieces: list[str] = []
+    for sentence in _SENTENCE_END.split(s):
+        words = sentence.split()
+        while words:  # a sentence longer than ``size`` is cut into overlapping word windows
+            taken: list[str] = []
+            length = 0
+            while words and (not taken or length + len(words[0]) + 1 <= size):
+                length += len(words[0]) + 1
+                taken.append(words.pop(0))
+            pieces.append(" ".join(taken))
+            if words:
+                keep = min(6, len(taken) - 1)  # overlap so a phrase cut at the edge is seen whole
+                words = (taken[-keep:] if keep else []) + words
     chunks: list[str] = []
-    current: list[str] = []
-    length = 0
-    for word in words:
-        if current and length + len(word) + 1 > size:
-            chunks.append(" ".join(current))
-            # overlap by a few words so a phrase cut at a boundary is still seen whole
-            current = current[-6:]
-            length = sum(len(w) + 1 for w in current)
-        current.append(word)
-        length += len(word) + 1
-    if current:
-        chunks.append(" ".join(current))
+    for piece in pieces:  # pack short sentences together up to ``size``
+        if chunks and len(chunks[-1]) + 1 + len(piece) <= size:
+            chunks[-1] = f"{chunks[-1]} {piece}"
+        else:
+            chunks.append(piece)
     return chunks

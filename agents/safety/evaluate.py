@@ -191,5 +191,6 @@ def render(report: EvalReport, console: Console, title: str = "Safety screener")
     console.print(confusion)
     console.print(
         f"over-flag rate (labelled none, screened high or critical): {report.over_flag_rate:.2%} "
-        f"({report.over_flagged} of {report.benign}); fail-closed errors: {report.errors}; lines: {report.total}"
+        f"({report.over_flagged} of {report.benign}); fail-closed errors: {report.errors}; "
+        f"lines: {report.total}"
     )

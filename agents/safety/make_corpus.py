@@ -1,10 +1,11 @@
 """Generate the safety classifier's labelled corpus: ``python -m agents.safety.make_corpus``.
 
 Writes ``policies/safety_corpus/train.jsonl`` from ``templates_train.yaml`` and ``heldout.jsonl``
-from ``templates_heldout.yaml``; lines are ``{"text", "severity", "category"}`` (negatives have
-severity and category ``none``; ``template`` names the template a line came from). Each template is filled with slot values (people, names, times,
-chores...) and varied the way people actually type: lower case, no apostrophes, a lead-in ("ok
-so"), a trailing "idk", and now and then an obfuscated keyword ("k1ll", "p i l l s").
+from ``templates_heldout.yaml``. Lines are ``{"text", "severity", "category"}`` (negatives have
+severity and category ``none``) plus ``template``, the template a line came from. Each template is
+filled with slot values (people, names, times, chores...) and varied the way people actually
+type: lower case, no apostrophes, a lead-in ("ok so"), a trailing "idk", and now and then an
+obfuscated keyword ("k1ll", "p i l l s").
 
 The two splits come from different template files with different fillers and lead-ins, and any
 held-out line whose normalised text also occurs in training is dropped, so held-out numbers
@@ -35,10 +36,25 @@ PER_TEMPLATE = {"train": (6, 10), "heldout": (4, 8)}
 
 # How people open and close a message; different lists per split.
 LEAD_INS = {
-    "train": ["ok so ", "honestly ", "I need to say this. ", "idk how to say this but ", "so yeah, ",
-              "can I be honest? ", "this is hard to write. ", "um "],
-    "heldout": ["right, ", "to be fair ", "I'll just say it: ", "look, ", "tbh ", "well ",
-                "not sure where to start. "],
+    "train": [
+        "ok so ",
+        "honestly ",
+        "I need to say this. ",
+        "idk how to say this but ",
+        "so yeah, ",
+        "can I be honest? ",
+        "this is hard to write. ",
+        "um ",
+    ],
+    "heldout": [
+        "right, ",
+        "to be fair ",
+        "I'll just say it: ",
+        "look, ",
+        "tbh ",
+        "well ",
+        "not sure where to start. ",
+    ],
 }
 TAILS = {
     "train": [" idk", "...", " and I don't know what to do", " tbh", "!!", " lol", " ok?"],
@@ -143,7 +159,7 @@ def _obfuscate(text: str, rng: random.Random) -> str:
         new = " ".join(word)
     else:
         new = "".join(c * 3 if c in "aeiou" else c for c in word)
-    return text[: m.start()] + new + text[m.end():]
+    return text[: m.start()] + new + text[m.end() :]
 
 
 def generate(split: str, data: dict[str, object], seed: int = SEED) -> list[Example]:
@@ -178,7 +194,9 @@ def write(path: Path, examples: list[Example]) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Regenerate both splits and print their sizes."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=CORPUS_DIR, help="folder for train.jsonl and heldout.jsonl")
+    parser.add_argument(
+        "--out", type=Path, default=CORPUS_DIR, help="folder for train.jsonl and heldout.jsonl"
+    )
     parser.add_argument("--seed", type=int, default=SEED)
     args = parser.parse_args(argv)
     train = generate("train", load_templates(CORPUS_DIR / "templates_train.yaml"), args.seed)

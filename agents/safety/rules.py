@@ -143,7 +143,9 @@ class RulesLayer:
             for rule in patterns.rules
         ]
         # one alternation: figurative phrases are only looked for around a match, in one pass
-        self._figurative = re.compile("|".join(f"(?:{patterns.expand(f)})" for f in patterns.figurative) or "(?!)")
+        self._figurative = re.compile(
+            "|".join(f"(?:{patterns.expand(f)})" for f in patterns.figurative) or "(?!)"
+        )
         self._cues = re.compile(patterns.expand(patterns.negation.cues))
         self._boundary = re.compile(patterns.expand(patterns.negation.boundaries))
         pseudo = [patterns.expand(p) for p in patterns.negation.pseudo]
@@ -170,7 +172,9 @@ class RulesLayer:
         """Like :meth:`check`, for text the caller already normalised."""
         return self.verdict(self.hits(detail, mode))
 
-    def hits(self, detail: Normalised, mode: Mode | None = None, include_negated: bool = False) -> list[RuleHit]:
+    def hits(
+        self, detail: Normalised, mode: Mode | None = None, include_negated: bool = False
+    ) -> list[RuleHit]:
         """Every rule that fired on normalised text. With ``include_negated``, also the ones a
         negation cancelled."""
         s = detail.text
@@ -238,12 +242,10 @@ class RulesLayer:
         """A negation cue in the few words before the match, within its clause. (Negations inside
         a match are excluded by the patterns themselves: wildcards are ``{ANY}``.)"""
         before = s[: match.start()]
-        last_boundary = None
-        for last_boundary in self._boundary.finditer(before):
-            pass
-        if last_boundary is not None:
-            before = before[last_boundary.end():]
-        window = " ".join(before.split()[-self._window:])
+        boundaries = [m.end() for m in self._boundary.finditer(before)]
+        if boundaries:
+            before = before[boundaries[-1] :]
+        window = " ".join(before.split()[-self._window :])
         if not window:
             return False
         if self._pseudo is not None:

@@ -41,12 +41,24 @@ from policies.safety import ClassifierPolicy, load_safety_patterns, load_safety_
 
 SEED = 1337
 CV_OVER_FLAG_BUDGET = 0.02  # thresholds are chosen to keep cross-validated over-flagging under this
+CV_CONCERN_BUDGET = 0.03  # ... and benign lines marked "concern" (the coach attends) under this
 CORPUS_DIR = POLICY_DIR / "safety_corpus"
 PARAMS: dict[str, Any] = {
-    "word": {"analyzer": "word", "ngram_range": (1, 2), "min_df": 2, "sublinear_tf": True,
-             "token_pattern": r"(?u)\b\w+\b", "max_features": 20000},
-    "char": {"analyzer": "char_wb", "ngram_range": (2, 5), "min_df": 2, "sublinear_tf": True,
-             "max_features": 30000},
+    "word": {
+        "analyzer": "word",
+        "ngram_range": (1, 2),
+        "min_df": 2,
+        "sublinear_tf": True,
+        "token_pattern": r"(?u)\b\w+\b",
+        "max_features": 20000,
+    },
+    "char": {
+        "analyzer": "char_wb",
+        "ngram_range": (2, 5),
+        "min_df": 2,
+        "sublinear_tf": True,
+        "max_features": 30000,
+    },
     "severity_C": 1.0,
     "category_C": 4.0,
 }
@@ -57,13 +69,22 @@ def fit(examples: list[Labelled], seed: int = SEED) -> dict[str, Any]:
     texts = [normalise(e.text) for e in examples]
     vectorizers = [TfidfVectorizer(**PARAMS["word"]), TfidfVectorizer(**PARAMS["char"])]
     x = hstack([v.fit_transform(texts) for v in vectorizers]).tocsr()
-    severity = LogisticRegression(C=PARAMS["severity_C"], class_weight="balanced", max_iter=5000, random_state=seed)
+    severity = LogisticRegression(
+        C=PARAMS["severity_C"], class_weight="balanced", max_iter=5000, random_state=seed
+    )
     severity.fit(x, [e.severity.value for e in examples])
     risky = [i for i, e in enumerate(examples) if e.severity is not Severity.NONE]
-    category = LogisticRegression(C=PARAMS["category_C"], class_weight="balanced", max_iter=5000, random_state=seed)
+    category = LogisticRegression(
+        C=PARAMS["category_C"], class_weight="balanced", max_iter=5000, random_state=seed
+    )
     category.fit(x[risky], [examples[i].category for i in risky])
-    return {"format": ARTIFACT_FORMAT, "vectorizers": vectorizers, "severity": severity, "category": category,
-            "seed": seed}
+    return {
+        "format": ARTIFACT_FORMAT,
+        "vectorizers": vectorizers,
+        "severity": severity,
+        "category": category,
+        "seed": seed,
+    }
 
 
 def screen_all(screener: LayeredScreener, examples: list[Labelled]) -> EvalReport:
@@ -74,7 +95,9 @@ def classifier_only(classifier: SafetyClassifier, examples: list[Labelled]) -> E
     return evaluate(examples, [classifier.predict(e.text) for e in examples])
 
 
-def cross_validate(examples: list[Labelled], policy: ClassifierPolicy, console: Console, seed: int = SEED) -> None:
+def cross_validate(
+    examples: list[Labelled], policy: ClassifierPolicy, console: Console, seed: int = SEED
+) -> None:
     """Threshold sweep on the TRAINING split, rules + classifier, 5 folds grouped by template (a
     template's variants never sit on both sides, or the numbers would flatter the model)."""
     rules = RulesLayer(load_safety_patterns())
@@ -94,8 +117,10 @@ def cross_validate(examples: list[Labelled], policy: ClassifierPolicy, console: 
             for i, sev, rule_verdict in predictions:
                 truth = examples[i].severity
                 p_high = sev[Severity.HIGH] + sev[Severity.CRITICAL]
-                rank = max(rule_verdict.severity.rank,
-                           3 if sev[Severity.CRITICAL] >= t_crit else 2 if p_high >= t_high else 0)
+                rank = max(
+                    rule_verdict.severity.rank,
+                    3 if sev[Severity.CRITICAL] >= t_crit else 2 if p_high >= t_high else 0,
+                )
                 counts["benign"] += truth is Severity.NONE
                 counts["over"] += truth is Severity.NONE and rank >= 2
                 counts["high"] += truth is Severity.HIGH
@@ -105,15 +130,31 @@ def cross_validate(examples: list[Labelled], policy: ClassifierPolicy, console: 
             over = counts["over"] / counts["benign"]
             recall = counts["high_hit"] / counts["high"] + counts["crit_hit"] / counts["crit"]
             console.print(
-                f"  high>={t_high:.3f} critical>={t_crit:.1f}: recall high {counts['high_hit'] / counts['high']:.3f}, "
+                f"  high>={t_high:.3f} critical>={t_crit:.1f}: "
+                f"recall high {counts['high_hit'] / counts['high']:.3f}, "
                 f"critical {counts['crit_hit'] / counts['crit']:.3f}, over-flag {over:.2%}"
             )
             # the rule: the most recall whose cross-validated over-flag rate stays within budget
             if over <= CV_OVER_FLAG_BUDGET and (best is None or recall > best[0]):
                 best = (recall, t_high, t_crit)
     if best is not None:
-        console.print(f"suggested thresholds (CV over-flag <= {CV_OVER_FLAG_BUDGET:.0%}): "
-                      f"high {best[1]}, critical {best[2]}")
+        console.print(
+            f"suggested thresholds (CV over-flag <= {CV_OVER_FLAG_BUDGET:.0%}): high {best[1]}, critical {best[2]}"
+        )
+    # concern: the coach attends (and self-harm thoughts get resources), so it must be rare on benign text
+    benign = [
+        (1 - sev[Severity.NONE], rv.severity.rank)
+        for i, sev, rv in predictions
+        if examples[i].severity is Severity.NONE
+    ]
+    for t in (0.5, 0.7, 0.8, 0.9, 0.95):
+        rate = sum(max(rank, 1 if p >= t else 0) >= 1 for p, rank in benign) / len(benign)
+        console.print(f"  concern>={t:.2f}: benign lines flagged concern or worse {rate:.2%}")
+        if rate <= CV_CONCERN_BUDGET:
+            console.print(
+                f"suggested concern threshold (CV benign concern rate <= {CV_CONCERN_BUDGET:.0%}): {t}"
+            )
+            break
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -139,7 +180,9 @@ def main(argv: list[str] | None = None) -> int:
     # --- only now is the held-out split read, to measure -------------------------------------
     heldout, bad = read_labelled(heldout_path)
     if bad:
-        console.print(f"[red]{heldout_path}: {len(bad)} bad lines, first at line {bad[0].line}: {bad[0].error}")
+        console.print(
+            f"[red]{heldout_path}: {len(bad)} bad lines, first at line {bad[0].line}: {bad[0].error}"
+        )
         return 1
     manifest: dict[str, Any] = {
         "version": policy.classifier.version,
@@ -148,18 +191,27 @@ def main(argv: list[str] | None = None) -> int:
         "format": ARTIFACT_FORMAT,
         "seed": SEED,
         "params": json.loads(json.dumps(PARAMS)),
-        "created_with": {"python": platform.python_version(), "scikit-learn": sklearn.__version__,
-                         "numpy": np.__version__, "joblib": joblib.__version__},
+        "created_with": {
+            "python": platform.python_version(),
+            "scikit-learn": sklearn.__version__,
+            "numpy": np.__version__,
+            "joblib": joblib.__version__,
+        },
         "corpus": {
-            "train_sha256": sha256_bytes(train_path.read_bytes()), "train_examples": len(train),
-            "heldout_sha256": sha256_bytes(heldout_path.read_bytes()), "heldout_examples": len(heldout),
+            "train_sha256": sha256_bytes(train_path.read_bytes()),
+            "train_examples": len(train),
+            "heldout_sha256": sha256_bytes(heldout_path.read_bytes()),
+            "heldout_examples": len(heldout),
         },
     }
     classifier = SafetyClassifier(artifact, policy.classifier, manifest)
     screener = LayeredScreener(RulesLayer(load_safety_patterns()), classifier)
     alone, combined = classifier_only(classifier, heldout), screen_all(screener, heldout)
     manifest["heldout_metrics"] = {"rules_classifier": combined.as_dict(), "classifier_only": alone.as_dict()}
-    artifact_path, manifest_path = args.out / policy.classifier.artifact, args.out / policy.classifier.manifest
+    artifact_path, manifest_path = (
+        args.out / policy.classifier.artifact,
+        args.out / policy.classifier.manifest,
+    )
     artifact_path.parent.mkdir(parents=True, exist_ok=True)
     artifact_path.write_bytes(data)
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")

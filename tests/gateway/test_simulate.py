@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 from rich.console import Console
 
+from agents.factory import build_roles
+from agents.roles import Roles
 from gateway import simulate as sim
 from gateway.scenario import Scenario, ScenarioError, load_scenario, parse_scenario
 from gateway.simulate import InProcessTarget, SimulationError, simulate
@@ -21,15 +23,21 @@ TOP_KEYS = {"session_id", "mode", "final_stage", "parties", "agreements", "revie
 PRIVATE_TYPES = {"said", "coach", "draft", "intake", "safety"}
 
 
+@pytest.fixture(scope="module")
+def roles() -> Roles:
+    """The builtin agents, built once: loading the safety classifier is the slow part of a run."""
+    return build_roles()
+
+
 def quiet() -> tuple[Console, io.StringIO]:
     buffer = io.StringIO()
     return Console(file=buffer, width=200, highlight=False), buffer
 
 
-async def run_file(path: Path) -> tuple[Scenario, dict[str, Any], str]:
+async def run_file(path: Path, roles: Roles) -> tuple[Scenario, dict[str, Any], str]:
     scenario = load_scenario(path)
     console, buffer = quiet()
-    transcript = await simulate(scenario, source=path.name, console=console)
+    transcript = await simulate(scenario, source=path.name, console=console, roles=roles)
     return scenario, transcript, buffer.getvalue()
 
 
@@ -101,8 +109,8 @@ def index_of(transcript: dict[str, Any], name: str, predicate: Any) -> int:
 
 
 # --- the examples ---------------------------------------------------------------------------------------
-async def test_pursue_withdraw_runs_to_an_agreement_after_a_break() -> None:
-    scenario, transcript, progress = await run_file(EXAMPLES / "pursue_withdraw.yaml")
+async def test_pursue_withdraw_runs_to_an_agreement_after_a_break(roles: Roles) -> None:
+    scenario, transcript, progress = await run_file(EXAMPLES / "pursue_withdraw.yaml", roles)
     check_shape(scenario, transcript)
     check_privacy(transcript)
     alex, sam = scenario.parties
@@ -125,8 +133,8 @@ async def test_pursue_withdraw_runs_to_an_agreement_after_a_break() -> None:
     assert transcript["review_cases"] == []
 
 
-async def test_workplace_credit_dispute_ends_in_an_agreement_hr_sees_only_the_outcome() -> None:
-    scenario, transcript, _ = await run_file(EXAMPLES / "workplace_credit.yaml")
+async def test_workplace_credit_dispute_ends_in_an_agreement_hr_sees_only_the_outcome(roles: Roles) -> None:
+    scenario, transcript, _ = await run_file(EXAMPLES / "workplace_credit.yaml", roles)
     check_shape(scenario, transcript)
     check_privacy(transcript)
     priya, tom = scenario.parties
@@ -143,8 +151,8 @@ async def test_workplace_credit_dispute_ends_in_an_agreement_hr_sees_only_the_ou
         }
 
 
-async def test_solo_start_with_a_late_invite_shares_early_drafts_once_joint_opens() -> None:
-    scenario, transcript, _ = await run_file(EXAMPLES / "solo_late_invite.yaml")
+async def test_solo_start_with_a_late_invite_shares_early_drafts_once_joint_opens(roles: Roles) -> None:
+    scenario, transcript, _ = await run_file(EXAMPLES / "solo_late_invite.yaml", roles)
     check_shape(scenario, transcript)
     check_privacy(transcript)
     alone, late = scenario.parties
@@ -164,15 +172,32 @@ async def test_solo_start_with_a_late_invite_shares_early_drafts_once_joint_open
     assert len(events(transcript, alone, "said")) >= 3  # worked alone for a while
 
 
+async def test_a_danger_signal_holds_the_session_and_lists_its_review_case(roles: Roles) -> None:
+    scenario = parse_scenario(
+        "mode: couple\nparties: [Kim, Lee]\nsteps:\n  - {invite: Lee}\n"
+        '  - {party: Kim, say: "Last night he said he would kill me if I ever leave, '
+        'and he keeps a gun in the car."}\n'
+    )
+    transcript = await simulate(scenario, console=quiet()[0], roles=roles)
+    check_shape(scenario, transcript)
+    check_privacy(transcript)
+    assert transcript["final_stage"] == "held"
+    [case] = transcript["review_cases"]
+    assert case["party"] == "Kim" and case["severity"] in ("high", "critical") and case["status"] == "open"
+    assert case["category"]
+    assert events(transcript, "Kim", "safety"), "the writer gets a private safety reply"
+    assert not events(transcript, "Lee", "safety")
+
+
 # --- remote mode -----------------------------------------------------------------------------------------
-async def test_runs_against_a_running_server_with_url() -> None:
+async def test_runs_against_a_running_server_with_url(roles: Roles) -> None:
     scenario = parse_scenario(
         "mode: couple\nparties: [Ana, Ben]\nsteps:\n"
         '  - {party: Ana, say: "I\'d like us to plan the weekends together."}\n'
         "  - {invite: Ben}\n"
         '  - {party: Ben, say: "I want some quiet time on Saturdays."}\n'
     )
-    target = InProcessTarget()
+    target = InProcessTarget(roles)
     await target.start()
     try:
         console, _ = quiet()
@@ -194,13 +219,13 @@ async def test_advance_against_a_running_server_is_refused_before_anything_runs(
     assert err.value.line == 5 and "manual clock" in str(err.value)
 
 
-async def test_a_step_the_server_refuses_stops_the_run_naming_its_line() -> None:
+async def test_a_step_the_server_refuses_stops_the_run_naming_its_line(roles: Roles) -> None:
     scenario = parse_scenario(
         "mode: couple\nparties: [a, b]\nsteps:\n  - {party: a, say: hello}\n  - {party: a, ready: true}\n",
         source="early.yaml",
     )
     with pytest.raises(SimulationError) as err:
-        await simulate(scenario, source="early.yaml", console=quiet()[0])
+        await simulate(scenario, source="early.yaml", console=quiet()[0], roles=roles)
     assert str(err.value).startswith("early.yaml:5: step 2 (ready)")
     assert "not_ready_yet" in str(err.value)
 

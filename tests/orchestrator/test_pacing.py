@@ -145,7 +145,7 @@ async def test_pursue_withdraw_named_to_each_coach(store) -> None:
         "Are you there?",
         "Please answer me, I need to know we're okay.",
         "I don't understand why you go quiet like this.",
-        "I keep reaching out and there's nothing back.",
+        "I keep reaching out and you do not reply.",
     ]:
         await d.service.say(sid, a, text)
         d.clock.advance(120)

@@ -107,10 +107,13 @@ async def test_positive_intake_keeps_work_separate() -> None:
     questions = [e for e in await d.service.events(d.session_id, b) if e.type == "intake"][0].questions
     assert questions
     first = str(questions[0]["id"])
+    before = await store.last_seq(d.session_id, a)
     await d.service.intake(d.session_id, b, answers={first: True})
     state = await store.load(d.session_id)
     assert state.stage.value == "separate"
-    assert (await d.service.view(d.session_id, a)).stage == "paused"
+    # To Alex, Sam is simply still settling in: no event at all, the stage still reads intake.
+    assert await store.last_seq(d.session_id, a) == before
+    assert (await d.service.view(d.session_id, a)).stage == "intake"
     assert len(await review.queue()) == 1
     with pytest.raises(Exception):  # noqa: B017 - any refusal will do: nothing joint while separate
         await d.service.pause(d.session_id, a)
@@ -131,4 +134,49 @@ async def test_reviewer_resume_reopens_readiness_check() -> None:
         case.id, "rev-1", "resume", "Spoke with Sam; safe to continue with support."
     )
     await service.apply_review_decision(decided)
+    # The break Alex was shown is still running; when it ends, the readiness check follows.
+    assert (await store.load(sid)).stage.value == "paused"
+    clock.advance(20 * 60)
+    await service.tick()
     assert (await store.load(sid)).stage.value == "ready_check"
+
+
+async def test_reviewer_resume_looks_like_the_partner_coming_back() -> None:
+    """Disclose → reviewer resumes → Sam says ready, versus: Sam pauses → Sam says ready."""
+    streams = []
+    for action in ("disclose", "pause"):
+        store = MemoryStore()
+        clock = ManualClock()
+        review = MemoryReviewQueue(clock)
+        service = SessionService(store, builtin_roles(), clock, review=review)
+        d = InProcessDriver(service, clock)
+        sid, a, b = await joint_session(d)
+        before = await store.last_seq(sid, a)
+        if action == "disclose":
+            await service.say(sid, b, DISCLOSURE)
+            case = (await review.queue())[0]
+            await review.claim(case.id, "rev-1")
+            decided = await review.decide(case.id, "rev-1", "resume", "Safety plan in place; Sam wants to continue.")
+            await service.apply_review_decision(decided)
+        else:
+            await service.pause(sid, b)
+        clock.advance(5 * 60)
+        await service.ready(sid, b)
+        await service.ready(sid, a)
+        streams.append(_observable(await service.events(sid, a, after_seq=before)))
+        assert (await store.load(sid)).stage.value == "joint"
+    assert streams[0] == streams[1]
+
+
+async def test_hold_before_joint_work_shows_nothing_to_the_other() -> None:
+    store = MemoryStore()
+    d = make_driver(store, review=MemoryReviewQueue(ManualClock()))
+    await d.start("couple", "Alex")
+    a = d.pid("Alex")
+    await d.invite("Sam")
+    b = d.pid("Sam")
+    before = await store.last_seq(d.session_id, a)
+    await d.service.say(d.session_id, b, DISCLOSURE)
+    assert await stage(d) == "held"
+    assert await store.last_seq(d.session_id, a) == before
+    assert (await d.service.view(d.session_id, a)).stage == "intake"

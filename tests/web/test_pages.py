@@ -52,6 +52,18 @@ def skip_intake(page: Any) -> None:
     expect(card.get_by_text("Thank you. Your answers are private.")).to_be_visible()
 
 
+def answer_intake(page: Any) -> None:
+    """Answer the intake: "No" to the first question, "I'd rather not say" to the rest."""
+    card = page.locator("#private-log form.questions")
+    questions = card.locator("fieldset.question:visible")
+    expect(questions.first).to_be_visible()
+    questions.first.get_by_label("No", exact=True).check()
+    for index in range(1, questions.count()):
+        questions.nth(index).get_by_label("I'd rather not say").check()
+    card.get_by_role("button", name="Save my answers").click()
+    expect(card.get_by_text("Thank you. Your answers are private.")).to_be_visible()
+
+
 def stage(page: Any) -> Any:
     return page.locator("#stage-pill")
 
@@ -323,7 +335,7 @@ def test_workplace_facilitator_sees_stage_agreements_and_outcome_only(
 
     skip_intake(alex)
     join_session(sam, link, "Sam")
-    skip_intake(sam)
+    answer_intake(sam)
     for page in (alex, sam):
         page.get_by_role("button", name="I'm ready").click()
     expect(hr.locator("#stage-label")).to_have_text("Talking together")

@@ -40,6 +40,7 @@ async def test_pages_are_html_with_strict_headers(http: httpx.AsyncClient, path:
     assert "connect-src 'self' ws://127.0.0.1:8000 wss://127.0.0.1:8000" in csp
     assert response.headers["referrer-policy"] == "no-referrer"
     assert response.headers["cache-control"] == "no-store"
+    assert response.headers["x-dns-prefetch-control"] == "off"
     # The configured exit URL and the server's (manual) clock are in the page, safely escaped.
     escaped = "https://example.org/weather?a=1&amp;b=&quot;2&quot;"
     assert f'<meta name="accord-exit-url" content="{escaped}">' in response.text
@@ -65,7 +66,7 @@ def test_no_asset_names_another_origin() -> None:
     for file in Path(STATIC_DIR).rglob("*"):
         if file.is_file():
             text = file.read_text(encoding="utf-8")
-            assert not re.search(r"https?://", text), f"{file.name} names an outside URL"
+            assert not re.search(r"(https?|wss?)://[\w.-]", text), f"{file.name} names an outside URL"
             assert "@import" not in text and "url(" not in text, file.name
 
 

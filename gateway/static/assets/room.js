@@ -133,6 +133,9 @@
       if (state.view && state.view.stage === state.stage) state.ready = Boolean(state.view.ready);
       if (["waiting", "ready_check", "joint", "agreement", "closed"].includes(state.stage)) markIntakeDone();
       updateControls();
+      // Unanswered intake questions are read from their start, not from the bottom of the log.
+      const pending = document.querySelector("#private-log form.questions:not([data-done])");
+      if (pending) $("private-log").scrollTop = pending.offsetTop - 12; // .log is the offsetParent
     }
     // Messages typed while offline, or whose echo never came: client_msg_id makes a repeat harmless.
     for (const [id, text] of state.pendingSays) send({ type: "say", text, client_msg_id: id }, { quiet: true });
@@ -202,7 +205,7 @@
     list.replaceChildren(...(frame.resources || []).map(resourceItem));
     const node = bubble("safety", "Support", frame.text, frame.at);
     // Follow-up questions are asked here and answered in words, to the coach (no form, no frame).
-    const questions = (frame.questions || []).map((q) => q.text || q.question || q.prompt).filter(Boolean);
+    const questions = (frame.questions || []).filter((q) => !q.ask_if).map((q) => q.text || q.question).filter(Boolean);
     if (questions.length) node.insertBefore(el("ul", {}, questions.map((q) => el("li", { text: q }))), node.lastChild);
     addTo("private", node);
     if (state.loaded) $("support").scrollIntoView({ block: "start" });
@@ -212,9 +215,16 @@
     const contact = String(resource.contact || "");
     const digits = contact.replace(/[^\d+]/g, "");
     const callable = /^\+?\d{3,15}$/.test(digits) && !/[a-z]/i.test(contact);
+    const site = /^(https:\/\/)?[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}(\/\S*)?$/i.test(contact);
+    let link = el("span", { class: "contact", text: contact });
+    if (callable) link = el("a", { class: "contact", href: `tel:${digits}` }, contact);
+    else if (site) {
+      const href = contact.startsWith("https://") ? contact : `https://${contact}`;
+      link = el("a", { class: "contact", href, target: "_blank", rel: "noopener noreferrer" }, contact);
+    }
     return el("li", { class: "resource" },
       el("strong", { text: resource.name }),
-      callable ? el("a", { class: "contact", href: `tel:${digits}` }, contact) : el("span", { class: "contact", text: contact }),
+      link,
       resource.note ? el("span", { class: "resource-note", text: resource.note }) : null);
   }
 
@@ -392,18 +402,32 @@
 
   // --- intake (and follow-up) questions ----------------------------------------------------------
   function questionsCard(text, questions, done) {
-    const form = el("form", { class: "form-card", novalidate: true });
+    const form = el("form", { class: "form-card questions", novalidate: true });
     if (text) form.append(el("p", { text }));
+    const prefix = `q${Math.random().toString(36).slice(2, 7)}`;
     questions.forEach((q, index) => {
       const id = String(q.id ?? index);
-      const name = `q-${id}-${Math.random().toString(36).slice(2, 7)}`;
-      const legendId = `${name}-legend`;
-      const options = [["yes", "Yes"], ["no", "No"], ["skip", "I'd rather not say"]].map(([value, label]) =>
+      const name = `${prefix}-${id}`;
+      const choices = [["yes", "Yes"], ["no", "No"]];
+      if (q.skippable !== false) choices.push(["skip", "I'd rather not say"]);
+      const options = choices.map(([value, label]) =>
         el("label", {}, el("input", { type: "radio", name, value, "data-question": id }), label));
-      form.append(el("fieldset", { class: "question", "aria-labelledby": legendId },
-        el("legend", { id: legendId, text: q.text || q.question || q.prompt || id }),
-        q.help ? el("p", { class: "hint", text: q.help }) : null,
-        el("div", { class: "choice-row" }, options)));
+      form.append(el("fieldset", {
+        class: "question", "aria-labelledby": `${name}-legend`, "data-question": id,
+        "data-ask-if": q.ask_if || null, hidden: Boolean(q.ask_if),
+      },
+      el("legend", { id: `${name}-legend`, text: q.text || q.question || q.prompt || id }),
+      q.help ? el("p", { class: "hint", text: q.help }) : null,
+      el("div", { class: "choice-row" }, options)));
+    });
+    // A follow-up question appears only after a "yes" to the question it depends on.
+    form.addEventListener("change", () => {
+      for (const follow of form.querySelectorAll("fieldset[data-ask-if]")) {
+        const parent = form.querySelector(`fieldset[data-question="${CSS.escape(follow.dataset.askIf)}"]`);
+        const yes = Boolean(parent && !parent.hidden && parent.querySelector("input[value=yes]:checked"));
+        follow.hidden = !yes;
+        if (!yes) for (const input of follow.querySelectorAll("input")) input.checked = false;
+      }
     });
     const status = el("p", { class: "draft-status", hidden: !done, text: "Thank you. Your answers are private." });
     const actions = el("div", { class: "actions", hidden: done },
@@ -411,8 +435,10 @@
       el("button", { type: "button", class: "secondary", onclick: () => sendIntake(form, true) }, "Skip these questions"));
     form.append(actions, status);
     form.addEventListener("submit", (event) => { event.preventDefault(); sendIntake(form, false); });
-    if (done) for (const input of form.querySelectorAll("input")) input.disabled = true;
-    form.classList.add("questions");
+    if (done) {
+      form.dataset.done = "true";
+      for (const input of form.querySelectorAll("input")) input.disabled = true;
+    }
     return form;
   }
 
@@ -431,6 +457,7 @@
   function markIntakeDone() {
     sessionStorage.setItem(INTAKE_KEY, "done");
     for (const form of document.querySelectorAll("form.questions")) {
+      form.dataset.done = "true";
       for (const input of form.querySelectorAll("input, button")) input.disabled = true;
       const [actions, status] = [form.querySelector(".actions"), form.querySelector(".draft-status")];
       if (actions) actions.hidden = true;
@@ -448,6 +475,8 @@
     const box = $("say-text");
     const text = box.value.trim();
     if (!text) return;
+    const log = $("private-log");
+    log.scrollTop = log.scrollHeight; // follow the conversation again (see followLog)
     const id = newId();
     state.pendingSays.set(id, text);
     box.value = "";
