@@ -4,11 +4,14 @@ Screens every held-out message (``policies/safety_corpus/heldout.jsonl``) severa
 rules + classifier (``LayeredScreener.screen_fast``, the path every message takes before any LLM
 judge) and prints p50 / p90 / p99 / max per message, plus the two layers alone. The target is a
 p99 under 2 ms on the machine Accord runs on. Garbage collection stays on: it is part of the cost.
+On a shared machine other processes take the CPU at random moments; each message's best round is
+printed as well, as its own cost without that noise.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -23,17 +26,28 @@ HELDOUT = POLICY_DIR / "safety_corpus" / "heldout.jsonl"
 TARGET_P99_MS = 2.0
 
 
-def timings(fn: Callable[[str], object], texts: list[str], rounds: int) -> list[float]:
-    """Milliseconds per call, ``rounds`` passes over ``texts`` after one warm-up pass."""
+def timings(fn: Callable[[str], object], texts: list[str], rounds: int) -> list[list[float]]:
+    """Milliseconds per call: ``result[r][i]`` is round ``r`` on message ``i``, after a warm-up pass."""
     for text in texts:
         fn(text)
-    out: list[float] = []
+    out: list[list[float]] = []
     for _ in range(rounds):
+        row: list[float] = []
         for text in texts:
             start = time.perf_counter_ns()
             fn(text)
-            out.append((time.perf_counter_ns() - start) / 1e6)
+            row.append((time.perf_counter_ns() - start) / 1e6)
+        out.append(row)
     return out
+
+
+def flat(rows: list[list[float]]) -> list[float]:
+    return [v for row in rows for v in row]
+
+
+def best_of(rows: list[list[float]]) -> list[float]:
+    """Each message's fastest round: its own cost, without time lost to other processes."""
+    return [min(values) for values in zip(*rows, strict=True)]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -64,13 +78,20 @@ def main(argv: list[str] | None = None) -> int:
     combined = timings(screener.screen_fast, texts, args.rounds)
     rules = timings(lambda t: screener.rules.check_normalised(normalise_detail(t)), texts, args.rounds)
     model = timings(lambda t: classifier.predict(t, normalise(t)), texts, args.rounds)
-    print(f"{len(texts)} messages from {args.file}, {args.rounds} rounds each")
-    print(summary("rules + classifier", combined))
-    print(summary("rules (incl. normalise)", rules))
-    print(summary("classifier (incl. norm.)", model))
-    p99 = percentile(combined, 0.99)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(
+        f"{len(texts)} messages from {args.file}, {args.rounds} rounds each; load average {load:.2f} "
+        f"on {os.cpu_count()} CPUs"
+    )
+    print("every call, as measured (includes time other processes took the CPU):")
+    print(summary("rules + classifier", flat(combined)))
+    print(summary("rules (incl. normalise)", flat(rules)))
+    print(summary("classifier (incl. norm.)", flat(model)))
+    print("each message's best round (its own cost):")
+    print(summary("rules + classifier", best_of(combined)))
+    p99 = percentile(flat(combined), 0.99)
     verdict = "meets" if p99 < TARGET_P99_MS else "MISSES"
-    print(f"p99 rules + classifier: {p99:.3f} ms ({verdict} the {TARGET_P99_MS} ms target)")
+    print(f"p99 rules + classifier, every call: {p99:.3f} ms ({verdict} the {TARGET_P99_MS} ms target)")
     return 0
 
 

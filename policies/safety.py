@@ -309,9 +309,9 @@ class IntakePolicy(BaseModel):
                         f"screens.{mode.value}.{q.id}.lap_item: {q.lap_item} is not in lap's items"
                     )
         cssrs_ids = {q.id for q in self.cssrs.questions}
-        for q in self.cssrs.questions:
-            if q.ask_if is not None and q.ask_if not in cssrs_ids:
-                raise ValueError(f"cssrs.{q.id}.ask_if: unknown question {q.ask_if!r}")
+        for item in self.cssrs.questions:
+            if item.ask_if is not None and item.ask_if not in cssrs_ids:
+                raise ValueError(f"cssrs.{item.id}.ask_if: unknown question {item.ask_if!r}")
         ids.extend(q.id for q in self.cssrs.questions)
         dupes = sorted({x for x in ids if ids.count(x) > 1})
         if dupes:

@@ -21,6 +21,7 @@ import json
 import re
 from collections import Counter
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -65,11 +66,26 @@ class _Head:
             intercept = np.concatenate([-intercept, intercept]) / 2
         return cls(classes, coef, intercept)
 
-    def probabilities(self, idx: np.ndarray, values: np.ndarray) -> np.ndarray:
-        scores = self.coef[:, idx] @ values + self.intercept
-        scores -= scores.max()
-        exp = np.exp(scores)
-        return exp / exp.sum()
+
+def _softmax(scores: np.ndarray) -> np.ndarray:
+    exp = np.exp(scores - scores.max())
+    return exp / exp.sum()
+
+
+def _char_wb_ngrams(text: str, low: int, high: int) -> list[str]:
+    """``TfidfVectorizer(analyzer="char_wb")``'s n-grams, without its per-call overhead: each word
+    padded with one space each side; a word no longer than n gives one n-gram and stops."""
+    grams: list[str] = []
+    extend = grams.extend
+    for word in text.lower().split():
+        padded = f" {word} "
+        length = len(padded)
+        for n in range(low, high + 1):
+            if length <= n:
+                grams.append(padded)
+                break
+            extend([padded[i : i + n] for i in range(length - n + 1)])
+    return grams
 
 
 class _Features:
@@ -80,7 +96,12 @@ class _Features:
         offset = 0
         for vec in vectorizers:
             vocab = {term: offset + i for term, i in vec.vocabulary_.items()}
-            self.parts.append((vec.build_analyzer(), vocab, vec.idf_, vec.sublinear_tf, offset))
+            analyze = vec.build_analyzer()
+            plain = vec.preprocessor is None and vec.tokenizer is None and not vec.strip_accents
+            if vec.analyzer == "char_wb" and plain and vec.lowercase:
+                low, high = vec.ngram_range
+                analyze = partial(_char_wb_ngrams, low=low, high=high)  # same n-grams, faster
+            self.parts.append((analyze, vocab, np.asarray(vec.idf_), vec.sublinear_tf, offset))
             offset += len(vec.vocabulary_)
         self.size = offset
 
@@ -90,17 +111,19 @@ class _Features:
         all_idx: list[np.ndarray] = []
         all_val: list[np.ndarray] = []
         for analyze, vocab, idf, sublinear, offset in self.parts:
-            counts = Counter(t for t in analyze(text) if t in vocab)
-            if not counts:
+            found = [(vocab[t], c) for t, c in Counter(analyze(text)).items() if t in vocab]
+            if not found:
                 continue
-            idx = np.fromiter((vocab[t] for t in counts), dtype=np.int64, count=len(counts))
-            tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+            idx = np.fromiter((i for i, _ in found), dtype=np.int64, count=len(found))
+            tf = np.fromiter((c for _, c in found), dtype=np.float64, count=len(found))
             weighted = (1.0 + np.log(tf) if sublinear else tf) * idf[idx - offset]
             norm = float(np.sqrt(weighted @ weighted)) or 1.0
             all_idx.append(idx)
             all_val.append(weighted / norm)
         if not all_idx:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
+        if len(all_idx) == 1:
+            return all_idx[0], all_val[0]
         return np.concatenate(all_idx), np.concatenate(all_val)
 
 
@@ -115,6 +138,9 @@ class SafetyClassifier:
         self._features = _Features(artifact["vectorizers"])
         self._severity = _Head.of(artifact["severity"])
         self._category = _Head.of(artifact["category"])
+        # both heads in one matrix: one gather and one product per message
+        self._coef = np.vstack([self._severity.coef, self._category.coef])
+        self._split = len(self._severity.classes)
         missing = [s.value for s in SEVERITY_ORDER if s.value not in self._severity.classes]
         if missing:
             raise ClassifierUnavailable("corrupt", f"severity head lacks classes {missing}")
@@ -174,8 +200,9 @@ class SafetyClassifier:
     def probabilities(self, normalised: str) -> tuple[dict[Severity, float], dict[str, float]]:
         """P(severity) and P(category | risky) for already-normalised text."""
         idx, values = self._features.transform(normalised)
-        sev = self._severity.probabilities(idx, values)
-        cat = self._category.probabilities(idx, values)
+        scores = self._coef[:, idx] @ values
+        sev = _softmax(scores[: self._split] + self._severity.intercept)
+        cat = _softmax(scores[self._split :] + self._category.intercept)
         return (
             {Severity(c): float(p) for c, p in zip(self._severity.classes, sev, strict=True)},
             {c: float(p) for c, p in zip(self._category.classes, cat, strict=True)},
@@ -195,31 +222,25 @@ class SafetyClassifier:
     def _predict_chunk(self, s: str) -> Verdict:
         sev, cat = self.probabilities(s)
         severity = Severity.NONE
-        at_least = 0.0
+        risky = 1.0 - sev[Severity.NONE]
         for level in reversed(SEVERITY_ORDER[1:]):  # critical, high, concern
-            at_least = sum(p for s_, p in sev.items() if s_.rank >= level.rank)
-            if at_least >= self.policy.thresholds[level]:
+            if sum(p for s_, p in sev.items() if s_.rank >= level.rank) >= self.policy.thresholds[level]:
                 severity = level
                 break
-        if severity is Severity.NONE:
-            return Verdict(layer=LAYER)
         ranked = sorted(cat.items(), key=lambda kv: -kv[1])
-        categories = [c for c, p in ranked if p >= self.policy.category_min_probability] or [ranked[0][0]]
         top, p_top = ranked[0]
         floor = self.policy.category_floor.get(top)
         sure = self.policy.floor_min_probability
-        if (
-            floor is not None
-            and floor.rank > severity.rank
-            and p_top >= sure
-            and 1 - sev[Severity.NONE] >= sure
-        ):
-            severity = floor
+        if floor is not None and floor.rank > severity.rank and p_top >= sure and risky >= sure:
+            severity = floor  # a category the taxonomy only knows as high, and the model is sure
+        if severity is Severity.NONE:
+            return Verdict(layer=LAYER)
+        categories = [c for c, p in ranked if p >= self.policy.category_min_probability] or [top]
         return Verdict(
             severity=severity,
             categories=categories,
             layer=LAYER,
-            reasons=[f"classifier:{self.version}:p={at_least:.2f}"],
+            reasons=[f"classifier:{self.version}:p={risky:.2f}"],
         )
 
     def predict_sklearn(self, normalised: str) -> tuple[np.ndarray, np.ndarray]:

@@ -168,7 +168,7 @@ def generate(split: str, data: dict[str, object], seed: int = SEED) -> list[Exam
     pos_n, neg_n = PER_TEMPLATE[split]
     out: list[Example] = []
     seen: set[str] = set()
-    for group, templates in data["groups"].items():  # type: ignore[union-attr]
+    for group, templates in data["groups"].items():  # type: ignore[attr-defined]
         category, severity = group.split("/")
         positive = severity != "none"
         per = pos_n if positive else neg_n

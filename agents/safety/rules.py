@@ -12,8 +12,8 @@ Reasons name rule ids only, never the text.
 from __future__ import annotations
 
 import re
-import re._constants as _sre  # the regex parser's opcodes: used only to derive prefilters
-import re._parser as _sre_parse
+import re._constants as _sre  # type: ignore[import-not-found]  # opcodes, to derive prefilters
+import re._parser as _sre_parse  # type: ignore[import-not-found]
 from dataclasses import dataclass
 
 from agents.safety.normalise import Normalised, normalise_detail

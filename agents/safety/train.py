@@ -139,7 +139,8 @@ def cross_validate(
                 best = (recall, t_high, t_crit)
     if best is not None:
         console.print(
-            f"suggested thresholds (CV over-flag <= {CV_OVER_FLAG_BUDGET:.0%}): high {best[1]}, critical {best[2]}"
+            f"suggested thresholds (CV over-flag <= {CV_OVER_FLAG_BUDGET:.0%}): "
+            f"high {best[1]}, critical {best[2]}"
         )
     # concern: the coach attends (and self-harm thoughts get resources), so it must be rare on benign text
     benign = [

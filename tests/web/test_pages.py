@@ -289,6 +289,10 @@ def test_crisis_message_reviewer_and_quick_exit(web_gateway: WebGateway, browsin
     expect(audit.nth(2)).to_contain_text(f"decided resume: {rationale}")
     expect(rita.locator("#queue-count")).to_have_text("(1 waiting)")
     browsing.screenshot(rita, "25-reviewer-decided-audit")
+    # A resumed hold is, for both rooms, the break Sam was already shown: it runs to its end.
+    for page in (alex, sam):
+        expect(stage(page)).to_have_text("On a break")
+    gw.advance(20 * 60 + 1)
     for page in (alex, sam):
         expect(stage(page)).to_have_text("Ready check")
 

@@ -183,3 +183,26 @@ def test_the_shipped_model_is_in_the_package_data() -> None:
     # pyproject ships policies/models/* with the package: the artifact must live there
     assert (POLICY_DIR / "models").is_dir()
     assert isinstance(SafetyClassifier.load(), SafetyClassifier)
+
+
+def _strings(node: object) -> list[str]:
+    if isinstance(node, str):
+        return [node]
+    if isinstance(node, dict):
+        return [s for v in node.values() for s in _strings(v)]
+    if isinstance(node, list):
+        return [s for v in node for s in _strings(v)]
+    return []
+
+
+def test_the_coaches_and_protocols_own_wording_is_never_held(screener: LayeredScreener) -> None:
+    # Coach replies and shared messages are screened too: Accord's own phrasing must pass.
+    import yaml
+
+    texts = []
+    for name in ("lexicon.yaml", "protocols.yaml"):
+        data = yaml.safe_load((POLICY_DIR / name).read_text(encoding="utf-8"))
+        texts += [t for t in _strings(data) if len(t) >= 15 and "\\b" not in t]
+    assert len(texts) > 200
+    held = [t for t in texts if screener.screen_fast(t).flagged]
+    assert held == []
