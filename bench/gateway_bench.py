@@ -490,8 +490,13 @@ async def _gateway_load(
             await room.ws.send(json.dumps({"type": "ready"}))
         await asyncio.gather(*(r.stage_event("joint").wait() for r in load.rooms))
     rss1 = sum(rss_kib(p.pid) for _, p in nodes)
+    redis_cpu0 = await redis_cpu_seconds(args.redis_url)
     result = await measured(load, args, echo=False, pids=[p.pid for _, p in nodes])
+    redis_cpu = await redis_cpu_seconds(args.redis_url) - redis_cpu0
     rss2 = sum(rss_kib(p.pid) for _, p in nodes)
+    if args.redis_url:  # Redis is shared with whatever else runs on this machine: an upper bound
+        messages = max(sum(load.stats.sent.values()), 1)
+        result["redis_cpu_ms_per_message"] = round(redis_cpu / messages * 1000, 2)
     result.update(
         latency={
             "say_to_coach": load.stats.summary("say_to_coach"),
@@ -504,6 +509,20 @@ async def _gateway_load(
     )
     await load.close()
     return result
+
+
+async def redis_cpu_seconds(url: str | None) -> float:
+    """CPU seconds the Redis server has used (INFO cpu), or 0 without Redis."""
+    if not url:
+        return 0.0
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(url)
+    try:
+        info = await client.info("cpu")
+        return float(info["used_cpu_sys"]) + float(info["used_cpu_user"])
+    finally:
+        await client.aclose()
 
 
 async def scrape_say_to_coach(urls: list[str]) -> dict[str, float]:
@@ -610,7 +629,9 @@ def report(results: dict[str, Any]) -> None:
         if r:
             console.print(
                 f"{server}: {r['server_cpu_ms_per_message']} ms server CPU per message "
-                f"({r['server_cpu_utilisation']:.0%} of a core), load average {r['load_average_1min']:.1f}; "
+                f"({r['server_cpu_utilisation']:.0%} of a core"
+                + (f", Redis {r['redis_cpu_ms_per_message']} ms" if "redis_cpu_ms_per_message" in r else "")
+                + f"), load average {r['load_average_1min']:.1f}; "
                 f"{r['events_per_s']} events/s received, {r['kib_per_connection']} KiB RSS per "
                 f"connection, sent {r['sent']}, lost {r['lost']}, errors {r['errors']}"
             )

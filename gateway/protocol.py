@@ -74,6 +74,14 @@ class IntakeFrame(_ClientFrame):
     skip: bool = False
 
 
+class FollowupFrame(_ClientFrame):
+    """Answer the safety follow-up questions that came with a ``safety`` event (question id →
+    yes/no/skip). Private: only the screener and, if needed, a human reviewer learn the answers."""
+
+    type: Literal["followup"]
+    answers: dict[str, bool | None]
+
+
 class CloseFrame(_ClientFrame):
     """End the session for everyone."""
 
@@ -100,6 +108,7 @@ ClientFrame = Annotated[
     | ReadyFrame
     | AgreeFrame
     | IntakeFrame
+    | FollowupFrame
     | CloseFrame
     | ResumeFrame
     | PingFrame,
@@ -115,6 +124,7 @@ CLIENT_FRAME_TYPES: frozenset[str] = frozenset(
         ReadyFrame,
         AgreeFrame,
         IntakeFrame,
+        FollowupFrame,
         CloseFrame,
         ResumeFrame,
         PingFrame,

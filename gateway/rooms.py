@@ -42,6 +42,7 @@ from gateway.protocol import (
     ClientFrame,
     CloseFrame,
     ErrorFrame,
+    FollowupFrame,
     FrameError,
     IntakeFrame,
     PauseFrame,
@@ -434,6 +435,8 @@ class RoomConnection:
             await s.agree(sid, pid, frame.agreement_id, frame.accept)
         elif isinstance(frame, IntakeFrame):
             await s.intake(sid, pid, frame.answers, frame.skip)
+        elif isinstance(frame, FollowupFrame):
+            await s.answer_followup(sid, pid, frame.answers)
         elif isinstance(frame, CloseFrame):
             await s.close(sid, pid)
         elif isinstance(frame, ResumeFrame):

@@ -96,6 +96,7 @@ class Party(BaseModel):
     cycle_role_pending: str | None = None  # "withdrawer": named gently the next time they speak
     coach_turns: int = 0
     deleted: bool = False  # the party erased their private data
+    cssrs_answered: bool = False  # the self-harm follow-up questions were answered
     # private history (coach memory input; the leak guard compares shared text against it)
     history: list[PrivateTurn] = Field(default_factory=list)
     seen_client_msg_ids: list[str] = Field(default_factory=list)

@@ -9,7 +9,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from agents.safety.intake import IntakeResult, intake_questions, score_intake
+from agents.safety.intake import IntakeResult, cssrs_questions, intake_questions, score_cssrs, score_intake
 from agents.safety.replies import safety_reply
 
 from agents.interfaces import SafetyScreener, ScreenRequest
@@ -51,9 +51,12 @@ class SafetyPath:
     ) -> None:
         """The writer's private safety reply, with resources. Only their room sees it."""
         text, resources = safety_reply(verdict, locale="default", variant_seed=len(party.history))
-        await service._append(
-            state, party.id, SafetyEvent(severity=verdict.severity.value, text=text, resources=resources)
-        )
+        # C-SSRS follow-ups whenever self-harm shows up (not again once answered).
+        questions: list[dict[str, object]] = []
+        if "self_harm" in verdict.categories and not party.cssrs_answered:
+            questions = [q.model_dump() for q in cssrs_questions()]
+        event = SafetyEvent(severity=verdict.severity.value, text=text, resources=resources, questions=questions)
+        await service._append(state, party.id, event)
 
     async def attend(
         self, service: SessionService, state: SessionState, party: Party, verdict: Verdict
@@ -83,6 +86,9 @@ class SafetyPath:
             context=earlier[-_CONTEXT_TURNS:],
         )
         state.review_case_ids.append(case.id)
+
+    def score_followup(self, answers: dict[str, bool | None]) -> Severity:
+        return score_cssrs(answers)
 
     def score_intake(self, answers: dict[str, bool | None]) -> IntakeResult:
         return score_intake(answers)

@@ -23,7 +23,7 @@ from orchestrator import agreements as agreement_rules
 from orchestrator import consent, metrics, notices, pacing
 from orchestrator.breaks import Breaks
 from orchestrator.core import Joined, SessionView, _clean_name, _int, _parse_mode, _plain_composition, _timed
-from orchestrator.errors import NotFound, WrongStage
+from orchestrator.errors import InvalidInput, NotFound, WrongStage
 from orchestrator.events import (
     AgreementEvent,
     CoachEvent,
@@ -42,6 +42,7 @@ from orchestrator.models import (
     PrivateTurn,
     Role,
     SessionState,
+    Severity,
     SharedMessage,
     Stage,
     Verdict,
@@ -444,6 +445,31 @@ class SessionService(Breaks, PartyData):
                 await self._safety_separate(state, party, result)
             else:
                 await self._advance(state)
+            await self._save(state)
+
+    async def answer_followup(self, session_id: str, party_id: str, answers: dict[str, bool | None]) -> None:
+        """Answers to the C-SSRS follow-ups. Intent, a plan or recent behaviour holds the session for
+        a human right away; thoughts alone keep the resources in view and the coach attentive."""
+        if not answers:
+            raise InvalidInput("no answers were given", code="empty_answers")
+        async with self.store.lock(session_id):
+            state = await self.store.load(session_id)
+            party = self._party(state, party_id)
+            severity = self.safety.score_followup(answers)
+            party.cssrs_answered = True
+            if severity.rank >= Severity.HIGH.rank:
+                verdict = Verdict(severity=severity, categories=["self_harm"], layer="cssrs", reasons=["cssrs"])
+                await self._safety_hold(state, party, verdict, "(self-harm follow-up answers)")
+            else:
+                await self._append(
+                    state,
+                    party_id,
+                    CoachEvent(
+                        text="Thank you for answering; that can't have been easy. The support numbers stay here "
+                        "for whenever you want them, and we can keep talking at your pace.",
+                        message_id=state.next_id("m"),
+                    ),
+                )
             await self._save(state)
 
     async def close(self, session_id: str, party_id: str) -> None:

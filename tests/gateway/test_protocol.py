@@ -49,6 +49,7 @@ def test_frame_types_cover_the_documented_set() -> None:
         "ready",
         "agree",
         "intake",
+        "followup",
         "close",
         "resume",
         "ping",

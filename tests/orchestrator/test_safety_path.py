@@ -180,3 +180,30 @@ async def test_hold_before_joint_work_shows_nothing_to_the_other() -> None:
     assert await stage(d) == "held"
     assert await store.last_seq(d.session_id, a) == before
     assert (await d.service.view(d.session_id, a)).stage == "intake"
+
+
+async def test_self_harm_brings_cssrs_followups_and_a_plan_holds() -> None:
+    store = MemoryStore()
+    review = MemoryReviewQueue(ManualClock())
+    d = make_driver(store, review=review)
+    sid, a, b = await joint_session(d)
+    await d.service.say(sid, a, "Some days I wish I could just disappear and not wake up")
+    await d.sync()
+    safety = [e for e in d.rooms["Alex"].events if e.type == "safety"]
+    assert safety, "thoughts of not waking up deserve resources"
+    ids = {str(q["id"]) for q in safety[-1].questions}
+    assert {"cssrs_wish_dead", "cssrs_plan"} <= ids
+    assert await stage(d) in ("joint", "agreement")  # ideation alone: support, not a hold
+    await d.service.answer_followup(sid, a, {"cssrs_wish_dead": True, "cssrs_plan": True})
+    assert await stage(d) == "held"
+    assert len(await review.queue()) == 1
+    assert (await d.service.view(sid, b)).stage == "paused"
+
+
+async def test_followup_without_intent_keeps_going() -> None:
+    store = MemoryStore()
+    d = make_driver(store, review=MemoryReviewQueue(ManualClock()))
+    sid, a, b = await joint_session(d)
+    await d.service.answer_followup(sid, a, {"cssrs_wish_dead": True, "cssrs_plan": False, "cssrs_intent": None})
+    assert await stage(d) == "joint"
+    assert (await store.load(sid)).parties[a].cssrs_answered
