@@ -56,6 +56,7 @@ class SessionView(BaseModel):
     last_seq: int = 0
     timeout_ends_at: float | None = None
     ready: bool = False
+    intake: str = "pending"  # this party's intake: pending | done | skipped
 
 
 class SessionCore:

@@ -42,6 +42,7 @@ class PartyData(SessionCore):
             if state.timeout and notices.room_stage(state, party) == "paused"
             else None,
             ready=party.ready,
+            intake=party.intake.value,
         )
 
     async def export_party(self, session_id: str, party_id: str) -> dict[str, object]:

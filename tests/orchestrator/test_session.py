@@ -301,3 +301,27 @@ async def test_every_room_log_is_gap_free(store) -> None:
         assert [e.seq for e in events] == list(range(1, len(events) + 1))
         later = await d.service.events(sid, room, after_seq=3)
         assert [e.seq for e in later] == list(range(4, len(events) + 1))
+
+
+async def test_view_export_and_delete_own_data(store) -> None:
+    d = make_driver(store)
+    await d.start("couple", "Alex")
+    a = d.pid("Alex")
+    view = await d.service.view(d.session_id, a)
+    assert view.invite_code == d.invite_code and view.intake == "pending" and view.other is None
+    await d.service.intake(d.session_id, a, skip=True)
+    await d.invite("Sam")
+    b = d.pid("Sam")
+    sam_view = await d.service.view(d.session_id, b)
+    assert sam_view.invite_code is None and sam_view.other == "Alex"
+    assert (await d.service.view(d.session_id, a)).invite_code is None  # used up
+    await d.service.say(d.session_id, b, "I feel tired of always being the one who plans things")
+    exported = await d.service.export_party(d.session_id, b)
+    assert [t["text"] for t in exported["private_history"] if t["speaker"] == "party"] == [
+        "I feel tired of always being the one who plans things"
+    ]
+    await d.service.delete_party(d.session_id, b)
+    state = await store.load(d.session_id)
+    assert state.parties[b].history == [] and state.parties[b].deleted
+    assert await d.service.events(d.session_id, b) == []
+    assert await d.service.events(d.session_id, a)  # Alex's room is Alex's
