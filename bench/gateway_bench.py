@@ -474,8 +474,8 @@ async def _gateway_load(
     targets = []
     for a, b in creds:
         for base, c in ((first, a), (second, b)):
-            ws = "ws" + base[4:] + f"/v1/sessions/{c['session_id']}/ws?after_seq=0"
-            targets.append((ws, {"Authorization": f"Bearer {c['token']}"}))
+            url = "ws" + base[4:] + f"/v1/sessions/{c['session_id']}/ws?after_seq=0"
+            targets.append((url, {"Authorization": f"Bearer {c['token']}"}))
     started = time.perf_counter()
     sockets = await connect_all(targets)
     connect_seconds = time.perf_counter() - started

@@ -55,7 +55,7 @@ from gateway.protocol import (
     parse_client_frame,
 )
 from gateway.settings import Settings
-from orchestrator.errors import AccordError, Forbidden, NotFound
+from orchestrator.errors import AccordError, Forbidden, NotFound, StoreUnavailable
 from orchestrator.events import Event
 from orchestrator.session import SessionService
 from orchestrator.store import Subscription
@@ -64,6 +64,7 @@ log = get_logger("accord.rooms")
 router = APIRouter()
 
 SUBPROTOCOL = "accord.v1"
+CLOSE_UNAVAILABLE = 1013  # RFC 6455 "try again later": the store is unreachable
 
 
 @dataclass
@@ -175,6 +176,10 @@ async def room_socket(websocket: WebSocket, session_id: str) -> None:
         state = await service.store.load(session_id)
     except NotFound:
         await refuse(websocket, CLOSE_NOT_FOUND, "not_found", "this session no longer exists")
+        return
+    except StoreUnavailable as exc:
+        # Refuse with a close code the client can act on (retry), not a half-made HTTP 503.
+        await refuse(websocket, CLOSE_UNAVAILABLE, exc.code, "the session store is unreachable; try again shortly")
         return
     party = state.parties.get(principal.subject)
     if party is None or getattr(party, "deleted", False):

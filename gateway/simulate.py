@@ -32,20 +32,16 @@ import os
 import secrets
 import socket
 import sys
-import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from agents.roles import Roles
+from gateway.room_client import Member, StepFailed, post_json, session_view
 from gateway.scenario import (
     AdvanceStep,
     AgreeStep,
@@ -61,7 +57,7 @@ from gateway.scenario import (
     ShareStep,
     load_scenario,
 )
-from orchestrator.events import EVENT_ADAPTER, Event, event_text
+from orchestrator.events import Event, event_text
 
 DEFAULT_STEP_TIMEOUT = 10.0  # seconds a step may take to settle (builtin agents answer in milliseconds)
 # Below the gateway's default 5 frames/s per party, so a long scenario is never rate limited.
@@ -80,137 +76,6 @@ class SimulationError(Exception):
         return f"{where}: {self.message}"
 
 
-class _StepFailed(Exception):
-    """Raised inside a step; the runner adds where it happened."""
-
-
-# --- one person on one socket -----------------------------------------------------------------------
-@dataclass
-class Member:
-    """A party or facilitator of the simulated session, with their own room socket."""
-
-    name: str
-    party_id: str
-    role: str
-    token: str
-    events: list[dict[str, Any]] = field(default_factory=list)  # wire JSON, in seq order
-    typed: list[Event | None] = field(default_factory=list)  # parsed, None for unknown types
-    errors: list[dict[str, Any]] = field(default_factory=list)
-    pongs: int = 0
-    problems: list[str] = field(default_factory=list)  # protocol violations seen (gaps, repeats)
-    ws: ClientConnection | None = None
-    reader: asyncio.Task[None] | None = None
-    closed: BaseException | None = None
-    _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
-    _next_frame_at: float = 0.0
-
-    @property
-    def last_seq(self) -> int:
-        return int(self.events[-1]["seq"]) if self.events else 0
-
-    async def connect(self, ws_url: str) -> None:
-        """Open the room socket, asking for the whole room from seq 1, and start reading."""
-        try:
-            self.ws = await connect(
-                f"{ws_url}?after_seq=0",
-                additional_headers={"Authorization": f"Bearer {self.token}"},
-                open_timeout=10,
-                max_size=None,
-            )
-        except (OSError, TimeoutError, InvalidHandshake) as exc:
-            raise _StepFailed(f"could not open {self.name}'s room socket: {exc}") from None
-        self.reader = asyncio.create_task(self._read(), name=f"room-{self.name}")
-
-    async def _read(self) -> None:
-        assert self.ws is not None
-        try:
-            async for raw in self.ws:
-                self._receive(json.loads(raw))
-                async with self._changed:
-                    self._changed.notify_all()
-        except ConnectionClosed as exc:
-            self.closed = exc
-        finally:
-            if self.closed is None:
-                self.closed = ConnectionError("the socket closed")
-            async with self._changed:
-                self._changed.notify_all()
-
-    def _receive(self, data: dict[str, Any]) -> None:
-        kind = data.get("type")
-        if kind == "error":
-            self.errors.append(data)
-            return
-        if kind == "pong":
-            self.pongs += 1
-            return
-        seq = data.get("seq")
-        if seq != self.last_seq + 1:
-            self.problems.append(f"{self.name} received seq {seq} after {self.last_seq}")
-            if not isinstance(seq, int) or seq <= self.last_seq:
-                return
-        try:
-            typed: Event | None = EVENT_ADAPTER.validate_python(data)
-        except ValidationError:
-            typed = None  # a newer server's event type: kept in the transcript as received
-        self.events.append(data)
-        self.typed.append(typed)
-
-    async def wait_until(self, ready: Callable[[], bool], within: float, what: str) -> None:
-        """Wait (bounded) until ``ready()`` holds; raise with ``what`` if it does not in time."""
-        try:
-            async with asyncio.timeout(within), self._changed:
-                await self._changed.wait_for(lambda: ready() or self.closed is not None)
-        except TimeoutError:
-            raise _StepFailed(f"timed out after {within:g}s waiting for {what}") from None
-        if not ready():
-            raise _StepFailed(f"{self.name}'s socket closed ({self.closed}) while waiting for {what}")
-
-    async def send(self, frame: dict[str, Any], frames_per_second: float | None) -> None:
-        if frames_per_second:  # stay under the server's per-party rate limit on a real server
-            now = time.monotonic()
-            if self._next_frame_at > now:
-                await asyncio.sleep(self._next_frame_at - now)
-            self._next_frame_at = max(now, self._next_frame_at) + 1 / frames_per_second
-        if self.ws is None or self.closed is not None:
-            raise _StepFailed(f"{self.name}'s socket is closed")
-        await self.ws.send(json.dumps(frame))
-
-    async def close(self) -> None:
-        if self.ws is not None:
-            with contextlib.suppress(Exception):
-                await self.ws.close()
-        if self.reader is not None:
-            with contextlib.suppress(Exception):
-                await self.reader
-
-    def latest(self, kind: str) -> str | None:
-        """Id of the newest draft still ``pending`` / agreement still ``proposed`` in this room.
-
-        An agreement this person already answered is passed over while another is open to them.
-        """
-        status: dict[str, str] = {}
-        answered: set[str] = set()
-        order: list[str] = []
-        for event in self.typed:
-            if kind == "draft" and event is not None and event.type == "draft":
-                item_id, item_status = event.draft.id, event.draft.status
-            elif kind == "agreement" and event is not None and event.type == "agreement":
-                item_id, item_status = event.agreement.id, event.agreement.status
-                if self.name in event.agreement.accepted_by + event.agreement.declined_by:
-                    answered.add(item_id)
-            else:
-                continue
-            if item_id not in status:
-                order.append(item_id)
-            status[item_id] = item_status
-        wanted = "pending" if kind == "draft" else "proposed"
-        open_ids = [i for i in order if status[i] == wanted]
-        unanswered = [i for i in open_ids if i not in answered]
-        candidates = unanswered or open_ids
-        return candidates[-1] if candidates else None
-
-
 # --- where the server is --------------------------------------------------------------------------
 class Target:
     """A gateway to run against: in-process or remote."""
@@ -219,10 +84,10 @@ class Target:
     frames_per_second: float | None = None
 
     async def advance(self, seconds: float, session_id: str) -> None:
-        raise _StepFailed("advance needs the in-process server's manual clock (run without --url)")
+        raise StepFailed("advance needs the in-process server's manual clock (run without --url)")
 
     async def final_stage(self, session_id: str, http: httpx.AsyncClient, initiator: Member) -> str:
-        return str((await _view(http, session_id, initiator))["stage"])
+        return str((await session_view(http, session_id, initiator))["stage"])
 
     async def review_cases(self, session_id: str, http: httpx.AsyncClient) -> list[dict[str, Any]]:
         return []
@@ -393,12 +258,12 @@ class Simulation:
             for number, step in enumerate(steps, start=1):
                 try:
                     await self._settled(f"{number:>3}", _actor(step), self._step(step))
-                except _StepFailed as exc:
+                except StepFailed as exc:
                     raise SimulationError(
                         f"step {number} ({step.action}): {exc}", line=step.line, source=source
                     ) from None
             return await self._transcript()
-        except _StepFailed as exc:
+        except StepFailed as exc:
             raise SimulationError(f"starting the session: {exc}", source=source) from None
         finally:
             for member in self.members.values():
@@ -409,7 +274,7 @@ class Simulation:
         before = {name: m.last_seq for name, m in self.members.items()}
         await action
         for member in self.members.values():
-            target_seq = int((await _view(self.http, self.session_id, member))["last_seq"])
+            target_seq = int((await session_view(self.http, self.session_id, member))["last_seq"])
             await member.wait_until(
                 _reached(member, target_seq), self.timeout, f"{member.name}'s room to reach seq {target_seq}"
             )
@@ -417,7 +282,7 @@ class Simulation:
 
     async def _start(self) -> None:
         name = self.scenario.initiator
-        body = await _post(self.http, "/v1/sessions", {"mode": self.scenario.mode.value, "name": name})
+        body = await post_json(self.http, "/v1/sessions", {"mode": self.scenario.mode.value, "name": name})
         self.session_id = body["session_id"]
         # Derived from the URL we were given: the server's ws_url follows its public URL setting.
         base = self.target.base_url
@@ -441,8 +306,8 @@ class Simulation:
             facilitator = step.invite in self.scenario.facilitators
             code = self.facilitator_code if facilitator else self.invite_code
             if not code:
-                raise _StepFailed("the server gave no code for this invite")
-            body = await _post(self.http, f"/v1/invites/{code}/accept", {"name": step.invite})
+                raise StepFailed("the server gave no code for this invite")
+            body = await post_json(self.http, f"/v1/invites/{code}/accept", {"name": step.invite})
             await self._join(step.invite, body)
             return
         if isinstance(step, AdvanceStep):
@@ -459,7 +324,7 @@ class Simulation:
         elif isinstance(step, ShareStep | DiscardStep):
             draft_id = member.latest("draft")
             if draft_id is None:
-                raise _StepFailed(
+                raise StepFailed(
                     f"{member.name} has no pending draft (the coach offered none, or all were decided)"
                 )
             if isinstance(step, DiscardStep):
@@ -471,7 +336,7 @@ class Simulation:
         elif isinstance(step, AgreeStep):
             agreement_id = member.latest("agreement")
             if agreement_id is None:
-                raise _StepFailed(f"{member.name} has no proposed agreement to answer")
+                raise StepFailed(f"{member.name} has no proposed agreement to answer")
             frame = {"type": "agree", "agreement_id": agreement_id, "accept": step.accept}
         elif isinstance(step, IntakeStep):
             frame = (
@@ -486,7 +351,7 @@ class Simulation:
         elif isinstance(step, CloseStep):
             frame = {"type": "close"}
         else:  # pragma: no cover - the step union is closed
-            raise _StepFailed(f"unsupported step {type(step).__name__}")
+            raise StepFailed(f"unsupported step {type(step).__name__}")
         await self._act(member, frame)
 
     async def _act(self, member: Member, frame: dict[str, Any]) -> None:
@@ -505,7 +370,7 @@ class Simulation:
         )
         if member.errors[errors:]:
             error = member.errors[errors]
-            raise _StepFailed(
+            raise StepFailed(
                 f"the server refused {member.name}'s {frame['type']}: "
                 f"{error.get('code')}: {error.get('message')}"
             )
@@ -520,11 +385,11 @@ class Simulation:
 
     async def _transcript(self) -> dict[str, Any]:
         initiator = self.members[self.scenario.initiator]
-        view = await _view(self.http, self.session_id, initiator)
+        view = await session_view(self.http, self.session_id, initiator)
         names = {m.party_id: m.name for m in self.members.values()}
         problems = [p for m in self.members.values() for p in m.problems]
         if problems:
-            raise _StepFailed("the server broke the event order: " + "; ".join(problems))
+            raise StepFailed("the server broke the event order: " + "; ".join(problems))
         return {
             "session_id": self.session_id,
             "mode": self.scenario.mode.value,
@@ -543,43 +408,6 @@ class Simulation:
                 _case_json(c, names) for c in await self.target.review_cases(self.session_id, self.http)
             ],
         }
-
-
-# --- wire helpers -------------------------------------------------------------------------------------
-async def _post(http: httpx.AsyncClient, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    try:
-        response = await http.post(path, json=body)
-    except httpx.HTTPError as exc:
-        raise _StepFailed(f"cannot reach the server: {exc!r}") from None
-    if response.status_code >= 300:
-        raise _StepFailed(
-            f"POST {path.split('/')[2]} answered {response.status_code}: {_error_text(response)}"
-        )
-    data: dict[str, Any] = response.json()
-    return data
-
-
-async def _view(http: httpx.AsyncClient, session_id: str, member: Member) -> dict[str, Any]:
-    try:
-        response = await http.get(
-            f"/v1/sessions/{session_id}", headers={"Authorization": f"Bearer {member.token}"}
-        )
-    except httpx.HTTPError as exc:
-        raise _StepFailed(f"cannot reach the server: {exc!r}") from None
-    if response.status_code != 200:
-        raise _StepFailed(
-            f"{member.name}'s session view answered {response.status_code}: {_error_text(response)}"
-        )
-    data: dict[str, Any] = response.json()
-    return data
-
-
-def _error_text(response: httpx.Response) -> str:
-    try:
-        error = response.json()["error"]
-        return f"{error['code']}: {error['message']}"
-    except (ValueError, KeyError, TypeError):
-        return response.text[:200]
 
 
 def _event_json(raw: dict[str, Any], typed: Event | None) -> dict[str, Any]:

@@ -79,18 +79,21 @@ class SessionCore:
         self._due: dict[str, float] = {}
         self._due_loaded = False
 
-    async def _advance(self, state: SessionState) -> None:
-        """Move through intake → waiting → ready_check as parties join and finish their intake."""
+    async def _advance(self, state: SessionState) -> bool:
+        """Move through intake → waiting → ready_check as parties join and finish their intake.
+        Returns whether the stage changed (every room has then been told)."""
         if state.stage not in (Stage.INTAKE, Stage.WAITING):
-            return
+            return False
         parties = [state.parties[p] for p in state.party_ids]
         intake_done = all(p.intake is not IntakeStatus.PENDING for p in parties)
         if len(parties) < 2:
             target = Stage.WAITING if intake_done else Stage.INTAKE
         else:
             target = Stage.READY_CHECK if intake_done else Stage.INTAKE
-        if target is not state.stage:
-            await self._set_stage(state, target)
+        if target is state.stage:
+            return False
+        await self._set_stage(state, target)
+        return True
 
     async def _set_stage(self, state: SessionState, stage: Stage) -> None:
         state.stage = stage

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from orchestrator.models import Party, SessionState, Stage
+from orchestrator.models import Party, Role, SessionState, Stage
 from policies.protocol import Notices
 
 _HIDDEN = (Stage.HELD, Stage.SEPARATE)
@@ -34,6 +34,8 @@ def room_stage(state: SessionState, room: Party) -> str:
 def stage_text(state: SessionState, room: Party, notices: Notices, minutes: float) -> str:
     """Plain words for the stage ``room`` is shown."""
     shown = room_stage(state, room)
+    if room.role is Role.FACILITATOR:
+        return notices.facilitator.format(stage=notices.stage_words.get(shown, shown.replace("_", " ")))
     if shown == Stage.PAUSED.value and state.timeout is not None:
         if state.timeout.started_by == room.id:
             return pause_self(notices, minutes, state.timeout.ends_at)

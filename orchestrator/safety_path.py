@@ -64,6 +64,10 @@ class SafetyPath:
         """Severity ``concern``: the coach attends; self-harm thoughts also get resources privately."""
         if verdict.severity is not Severity.CONCERN or "self_harm" not in verdict.categories:
             return
+        if verdict.layer == "classifier":
+            # A statistical hunch alone makes the coach attentive; crisis numbers in reply to an
+            # ordinary sentence would feel intrusive and teach people to ignore them.
+            return
         await self.reply(service, state, party, verdict)
 
     async def open_case(self, state: SessionState, party: Party, verdict: Verdict, text: str) -> None:

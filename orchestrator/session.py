@@ -133,9 +133,9 @@ class SessionService(Breaks, PartyData):
                         parties=self._names(state),
                     ),
                 )
-                await self._stage_event(state, party)
+                if not await self._advance(state):
+                    await self._stage_event(state, party)
                 await self._offer_intake(state, party)
-                await self._advance(state)
             await self._save(state)
         log.info("party_joined", session_id=session_id, role=role.value)
         return Joined(session_id, party_id, name, role)

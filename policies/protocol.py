@@ -55,6 +55,8 @@ class Notices(BaseModel):
     ready_one: str
     joined: str
     queued: str
+    facilitator: str  # {stage}: one of stage_words
+    stage_words: dict[str, str]
 
 
 class FloodMarkers(BaseModel):

@@ -130,7 +130,7 @@ class BuiltinMediator(RoleAgent[ComposeRequest, ComposeResult], Mediator):
             text = picker.pick("agreement", phrases.agreement_frames, action=_swap(clause, self.lexicon))
         else:
             text = picker.pick("generic_agreement", phrases.generic_agreements)
-        text = capitalise(tidy(text))
+        text = capitalise(tidy(_no_doubled_words(text)))
         if tone_problems(text, self.lexicon):
             text = tidy(phrases.generic_agreements[0])
         return text
@@ -143,6 +143,14 @@ def _request_of(item: ApprovedItem) -> str | None:
         return item.request.strip()
     found = _WILLING.search(item.text)
     return found.group(1).strip() if found else None
+
+
+_DOUBLED = re.compile(r"\b(\w+)(\s+\1\b)+", re.IGNORECASE)
+
+
+def _no_doubled_words(text: str) -> str:
+    """A frame ending in "together" around a request ending in "together" must not say it twice."""
+    return _DOUBLED.sub(r"\1", text)
 
 
 def _swap(clause: str, lexicon: Lexicon) -> str:

@@ -222,3 +222,11 @@ def test_composed_messages_from_coach_drafts_pass_every_guard(specs: list, share
 async def test_compose_is_the_async_interface() -> None:
     request = ComposeRequest(mode=Mode.COUPLE, parties=["Alex", "Sam"], items=[item("Hello Sam.")])
     assert await MEDIATOR.compose(request) == MEDIATOR.compose_now(request)
+
+
+def test_agreement_never_doubles_a_word() -> None:
+    from agents.builtin.mediator import BuiltinMediator
+
+    text = BuiltinMediator().mutual_agreement("co-present the next quarterly update together")
+    words = text.lower().rstrip(".").split()
+    assert all(a != b for a, b in zip(words, words[1:], strict=False)), text
