@@ -20,6 +20,8 @@ def uvicorn_config(settings: Settings) -> uvicorn.Config:
         ws_max_size=settings.ws_max_size,
         ws_ping_interval=20.0,
         ws_ping_timeout=20.0,
+        # Frames are small JSON; compressing each costs more CPU than it saves on the wire.
+        ws_per_message_deflate=False,
         access_log=False,  # raw URLs may hold ?token=...; gateway.app logs route templates instead
         log_config=None,  # keep the structlog handlers configure_logging installed
         proxy_headers=True,

@@ -12,6 +12,10 @@ Keys (``p`` is the prefix, ``accord:`` by default)::
     {p}lock:{sid}            string  the session lock (redis-py Lock, expires)
     channel {p}live:{sid}:{room}     pub/sub: each appended event's JSON; "" = session deleted
 
+Live subscriptions of one store share one pub/sub connection (see :mod:`orchestrator.redis_feed`),
+so open rooms do not each hold a Redis connection. The store's connections are named
+``accord-{prefix}`` (``CLIENT LIST`` shows them) unless a client is handed in.
+
 Every write that must not interleave with another node's write is one Lua script, so ``seq`` is
 gap-free and ordered across processes, and nothing can be appended to (or bound to) a session
 after it was deleted. Keys are not hash-tagged: this targets one Redis (or a primary with
@@ -23,22 +27,22 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, ParamSpec, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
-from redis.asyncio.client import PubSub
-from redis.asyncio.connection import Connection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import LockError, LockNotOwnedError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from orchestrator.errors import Conflict, InvalidInput, NotFound, StoreUnavailable
-from orchestrator.events import EVENT_ADAPTER, Event
-from orchestrator.memory_store import DEFAULT_SUBSCRIBER_QUEUE, QueueSubscription
+from orchestrator.events import Event
+from orchestrator.memory_store import DEFAULT_SUBSCRIBER_QUEUE
 from orchestrator.models import SessionState
+from orchestrator.redis_feed import RedisFeed, RedisSubscription, stream_events, text
 from orchestrator.store import SessionStore
 
 log = logging.getLogger(__name__)
@@ -109,9 +113,7 @@ def _unavailable(fn: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, An
     return wrapper
 
 
-def _text(value: str | bytes) -> str:
-    """Redis replies as text whether or not the client decodes responses."""
-    return value.decode() if isinstance(value, bytes) else value
+_text = text  # kept: other Redis modules import it from here
 
 
 def _safe_url(url: str) -> str:
@@ -121,6 +123,11 @@ def _safe_url(url: str) -> str:
         return url
     netloc = f"{parts.username or ''}:***@{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+def client_name(prefix: str) -> str:
+    """The connection name a store uses (CLIENT SETNAME allows no spaces or control characters)."""
+    return re.sub(r"[^!-~]", "_", f"accord-{prefix}")
 
 
 def _check_name(kind: str, value: str) -> None:
@@ -137,7 +144,9 @@ class RedisStore(SessionStore):
     session would be frozen for everyone forever. Work under the lock must finish well within it
     (do model calls outside the lock). ``lock_wait``: how long ``lock`` waits before giving up with
     ``StoreUnavailable``. ``lock_poll``: how often a waiter retries (redis-py polls; its default
-    0.1 s makes contended sessions slow).
+    0.1 s makes contended sessions slow). ``subscribe_timeout``: how long ``subscribe`` waits for
+    Redis to confirm, and how long the live feed retries a lost connection before it ends every
+    subscription with ``disconnected``.
     """
 
     def __init__(
@@ -155,7 +164,9 @@ class RedisStore(SessionStore):
         self.url = url
         self.prefix = prefix
         self._owns_client = client is None
-        self._client: aioredis.Redis = client or aioredis.Redis.from_url(url, decode_responses=True)
+        self._client: aioredis.Redis = client or aioredis.Redis.from_url(
+            url, decode_responses=True, client_name=client_name(prefix)
+        )
         self.lock_timeout = lock_timeout
         self.lock_wait = lock_wait
         self.lock_poll = lock_poll
@@ -165,7 +176,7 @@ class RedisStore(SessionStore):
         self._subscribe = self._client.register_script(_SUBSCRIBE)
         self._bind = self._client.register_script(_BIND)
         self._delete = self._client.register_script(_DELETE)
-        self._subscriptions: set[RedisSubscription] = set()
+        self._feed = RedisFeed(self._client, subscribe_timeout)
 
     @classmethod
     async def connect(cls, url: str = DEFAULT_URL, prefix: str = "accord:", **options: Any) -> RedisStore:
@@ -300,7 +311,7 @@ class RedisStore(SessionStore):
             return []
         # XRANGE bounds are inclusive, so "after" becomes "from the next id".
         entries = await self._client.xrange(stream, min=f"0-{max(after_seq, 0) + 1}", max="+", count=limit)
-        return [EVENT_ADAPTER.validate_json(_field(fields)) for _, fields in entries or []]
+        return stream_events(entries)
 
     @_unavailable
     async def last_seq(self, session_id: str, room: str) -> int:
@@ -317,33 +328,22 @@ class RedisStore(SessionStore):
 
     @_unavailable
     async def subscribe(self, session_id: str, room: str) -> RedisSubscription:
+        """Live events of ``room`` (see :class:`RedisSubscription`); returns once Redis has
+        confirmed the channel, so an event appended after this returns is never missed."""
         stream, counter, channel = self._room_keys(session_id, room)
-        pubsub = self._client.pubsub()
+        sub = RedisSubscription(self._feed, session_id, room, channel, stream, self.subscriber_queue_size)
         try:
-            await pubsub.subscribe(channel)
-            await self._confirmed(pubsub)
+            await self._feed.attach(sub)
             # Checked only now that we listen: a delete from here on reaches us as "" on the channel.
             keys = [self._session_key(session_id), counter, f"{self.prefix}rooms:{session_id}"]
             baseline = int(await self._subscribe(keys=keys, args=[room]))
             if baseline < 0:
                 raise NotFound(f"no session {session_id!r}")
+            await self._feed.begin(sub, baseline)
         except BaseException:
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await sub.close()
             raise
-        sub = RedisSubscription(self, session_id, room, pubsub, baseline)
-        self._subscriptions.add(sub)
-        sub.start()
         return sub
-
-    async def _confirmed(self, pubsub: PubSub) -> None:
-        """Wait for the server's subscribe reply: from then on every PUBLISH reaches us."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.subscribe_timeout
-        while (left := deadline - loop.time()) > 0:
-            message = await pubsub.get_message(timeout=left)
-            if message is not None and message["type"] == "subscribe":
-                return
-        raise StoreUnavailable("Redis did not confirm a subscription in time")
 
     # --- lifecycle ----------------------------------------------------------------------------
     async def ping(self) -> bool:
@@ -353,106 +353,6 @@ class RedisStore(SessionStore):
             return False
 
     async def close(self) -> None:
-        for sub in list(self._subscriptions):
-            await sub.close()
+        await self._feed.close()  # ends live subscriptions with "closed"
         if self._owns_client:  # a client handed in belongs to the caller
             await self._client.aclose()
-
-
-def _field(fields: dict[Any, Any] | None) -> str | bytes:
-    value = None if fields is None else fields.get("e", fields.get(b"e"))
-    if value is None:
-        raise ValueError("stream entry without an event")
-    return value  # type: ignore[no-any-return]
-
-
-class RedisSubscription(QueueSubscription):
-    """Live events of one room from Redis pub/sub, gap-free.
-
-    A background task moves messages into the local queue. Pub/sub drops messages while a
-    connection is down and redis-py reconnects silently, so the feed checks ``seq``: on a jump it
-    first reads the missing events from the stream, and after a reconnect it reads what was
-    appended meanwhile. The feed therefore yields every event with ``seq`` above the room's
-    ``last_seq`` at subscribe time, in order, each once (erased events excepted).
-    """
-
-    def __init__(self, store: RedisStore, session_id: str, room: str, pubsub: PubSub, baseline: int) -> None:
-        super().__init__(store.subscriber_queue_size)
-        self._store = store
-        self._session_id = session_id
-        self._room = room
-        self._pubsub = pubsub
-        self._last = baseline
-        self._released = False
-        self._connection: Connection | None = pubsub.connection
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        if self._connection is not None:
-            # Registered after PubSub's own callback, so it runs after the resubscribe.
-            self._connection.register_connect_callback(self._on_reconnect)  # type: ignore[no-untyped-call]
-        self._task = asyncio.create_task(self._pump(), name=f"accord-live-{self._session_id}-{self._room}")
-
-    async def _pump(self) -> None:
-        try:
-            while not self.ended:
-                message = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
-                if message is None or message["type"] != "message":
-                    continue
-                data = _text(message["data"])
-                if not data:
-                    self.finish("deleted")
-                    break
-                await self._deliver(EVENT_ADAPTER.validate_json(data))
-        except asyncio.CancelledError:
-            raise  # close() releases
-        except Exception as exc:  # any failure ends the feed; the reader resumes from the log
-            # Type only, no traceback: a validation error would quote the event's (private) text.
-            where = {"session_id": self._session_id, "room": self._room}
-            log.warning("live feed ended: %s", type(exc).__name__, extra=where)
-            self.finish("disconnected")
-        await self._release()
-
-    async def _deliver(self, event: Event) -> None:
-        if event.seq <= self._last:
-            return  # already delivered by a catch-up read
-        if event.seq > self._last + 1:
-            await self._catch_up(until=event.seq - 1)
-        self._push_in_order(event)
-
-    async def _catch_up(self, until: int | None = None) -> None:
-        limit = None if until is None else until - self._last
-        for event in await self._store.read(self._session_id, self._room, after_seq=self._last, limit=limit):
-            self._push_in_order(event)
-
-    def _push_in_order(self, event: Event) -> None:
-        if event.seq > self._last:
-            self.push(event)
-            self._last = event.seq
-
-    async def _on_reconnect(self, connection: Connection) -> None:
-        # Runs inside the pump's read (redis-py reconnects there); an error ends the feed.
-        await self._catch_up()
-
-    async def close(self) -> None:
-        self.finish("closed", discard=True)
-        task = self._task
-        if task is not None and not task.done() and task is not asyncio.current_task():
-            task.cancel()
-            await asyncio.wait([task])  # unlike ``await task``, does not re-raise its cancellation
-        await self._release()
-
-    async def _release(self) -> None:
-        if self._released:
-            return
-        self._released = True
-        self._store._subscriptions.discard(self)
-        if self._connection is not None:
-            self._connection.deregister_connect_callback(self._on_reconnect)  # type: ignore[no-untyped-call]
-        try:
-            if self._connection is not None and self._connection.is_connected:
-                await self._pubsub.unsubscribe()
-        except (RedisError, OSError):
-            pass  # the connection is being dropped anyway
-        finally:
-            await self._pubsub.aclose()  # type: ignore[no-untyped-call]

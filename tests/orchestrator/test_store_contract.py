@@ -415,7 +415,7 @@ async def test_redis_feed_survives_a_dropped_connection(
         await store.create(make_state())
         sub = await store.subscribe("s1", "p1")
         assert isinstance(sub, RedisSubscription)
-        connection = sub._pubsub.connection
+        connection = store._feed.connection  # the store's one pub/sub connection
         assert connection is not None and connection._writer is not None
         host, port = connection._writer.get_extra_info("sockname")[:2]
         assert await redis_store._client.client_kill(f"{host}:{port}")  # only this test's connection
