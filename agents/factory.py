@@ -136,7 +136,14 @@ class ModelSettings(BaseModel):
     local_threads: int | None = None
 
     def spec(self, role: RoleName) -> ModelSpec:
-        """The backend a role uses: its override, else ``ACCORD_MODEL``."""
+        """The backend a role uses: its override, else ``ACCORD_MODEL``.
+
+        The safety judge is the exception: it runs only when ``ACCORD_MODEL_SCREENER`` names a
+        model. The screener fails closed, so a judge that cannot keep to its JSON answer (a small
+        local model, say) would hold every session; choosing one is a deliberate, separate step.
+        """
+        if role == "screener":
+            return self.per_role.get(role, ModelSpec.parse("builtin", "ACCORD_MODEL_SCREENER"))
         return self.per_role.get(role, self.default)
 
     def timeout(self, role: RoleName) -> float:

@@ -35,14 +35,11 @@ async def run_script(driver: InProcessDriver) -> None:
         sid, a, "Sam went out last night and didn't answer a single text. I sent five messages and nothing!!"
     )
     await s.say(sid, a, "You never answer me when you're out. It's like I don't exist.")
-    draft = await driver.latest_draft("Alex")
-    await s.share(
-        sid,
-        a,
-        draft,
-        "edit",
-        "When I didn't hear from you last night, I felt scared and alone, because I need to know we're okay. "
-        "Would you be willing to send a quick text when you'll be out late?",
+    await _share_latest(
+        driver,
+        "Alex",
+        edit="When I didn't hear from you last night, I felt scared and alone, because I need to know we're "
+        "okay. Would you be willing to send a quick text when you'll be out late?",
     )
     driver.clock.advance(600)
     await driver.invite("Sam")
@@ -52,7 +49,7 @@ async def run_script(driver: InProcessDriver) -> None:
         sid, b, "When Alex starts texting over and over I just shut down. It's too much and I need space."
     )
     await s.say(sid, b, "I wasn't ignoring anyone, my phone was in my bag and I was with friends.")
-    await s.share(sid, b, await driver.latest_draft("Sam"), "send")
+    await _share_latest(driver, "Sam")
     await s.ready(sid, a)
     await s.ready(sid, b)
     await s.pause(sid, b)
@@ -71,6 +68,24 @@ async def run_script(driver: InProcessDriver) -> None:
         driver.clock.advance(30)
         await s.agree(sid, b, agreement)
     await driver.sync()
+
+
+async def _share_latest(driver: InProcessDriver, name: str, edit: str | None = None) -> None:
+    """Send (or edit and send) the newest draft. A model-backed coach may not have offered one yet:
+    then the person asks for help with the wording, and if there is still none, moves on."""
+    s, sid, pid = driver.service, driver.session_id, driver.pid(name)
+    for attempt in range(2):
+        try:
+            draft = await driver.latest_draft(name)
+        except LookupError:
+            if attempt == 0:
+                await s.say(sid, pid, "Could you help me put that into words I could send?")
+            continue
+        if edit is None:
+            await s.share(sid, pid, draft, "send")
+        else:
+            await s.share(sid, pid, draft, "edit", edit)
+        return
 
 
 def transcript(driver: InProcessDriver, final_stage: str) -> dict[str, Any]:

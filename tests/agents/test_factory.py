@@ -402,3 +402,16 @@ async def test_local_backend_wiring_with_a_stand_in_llama(
     call = seen[1]
     assert call["response_format"] == {"type": "json_object"}
     assert (call["temperature"], call["max_tokens"]) == (0.6, 450)
+
+
+def test_safety_judge_is_opt_in_per_role() -> None:
+    """ACCORD_MODEL alone never puts a model in the fail-closed screener's path."""
+    from agents.factory import ModelSettings
+
+    only_default = ModelSettings.from_env({"ACCORD_MODEL": "openai:m@http://127.0.0.1:9/v1"})
+    assert only_default.spec("coach").label != "builtin"
+    assert only_default.spec("screener").label == "builtin"
+    chosen = ModelSettings.from_env(
+        {"ACCORD_MODEL": "builtin", "ACCORD_MODEL_SCREENER": "openai:judge@http://127.0.0.1:9/v1"}
+    )
+    assert chosen.spec("screener").label != "builtin"
