@@ -212,14 +212,14 @@ class RedisFeed:
         conn = self._conn
         if conn is None or not conn.is_connected or not channels:
             return
-        try:
-            await conn.send_command(command, *channels, check_health=False)
-        except (RedisError, OSError) as exc:
-            log.warning("live feed: %s failed: %s", command, type(exc).__name__)
-            return
+        # Counted before sending: a ``detach`` running meanwhile must find something to wait for.
         for channel in channels:
             self._inflight[channel] = self._inflight.get(channel, 0) + 1
             self._settled.setdefault(channel, asyncio.get_running_loop().create_future())
+        try:
+            await conn.send_command(command, *channels, check_health=False)
+        except (RedisError, OSError) as exc:  # the connection is dropped: the reconnect resets counts
+            log.warning("live feed: %s failed: %s", command, type(exc).__name__)
 
     async def _flush_idle(self) -> None:
         """UNSUBSCRIBE from channels no local subscription uses any more."""
@@ -304,9 +304,11 @@ class RedisFeed:
         """End every subscription (``closed``), stop the reader, drop the connection."""
         self._end_all("closed", discard=True)
         reader, self._reader = self._reader, None
-        if reader is not None and not reader.done():
+        while reader is not None and not reader.done():
+            # Again if need be: on Python 3.11, asyncio.wait_for (redis-py sends through it) drops
+            # a cancellation that arrives just as the send completes.
             reader.cancel()
-            await asyncio.wait([reader])  # unlike ``await reader``, does not re-raise its cancellation
+            await asyncio.wait([reader], timeout=0.1)  # unlike ``await``, does not re-raise it
         conn, self._conn = self._conn, None
         if conn is not None:
             await conn.disconnect()

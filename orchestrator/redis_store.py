@@ -332,6 +332,7 @@ class RedisStore(SessionStore):
         confirmed the channel, so an event appended after this returns is never missed."""
         stream, counter, channel = self._room_keys(session_id, room)
         sub = RedisSubscription(self._feed, session_id, room, channel, stream, self.subscriber_queue_size)
+        self._feed.timeout = self.subscribe_timeout  # a public attribute: follow later changes
         try:
             await self._feed.attach(sub)
             # Checked only now that we listen: a delete from here on reaches us as "" on the channel.

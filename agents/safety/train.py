@@ -4,7 +4,11 @@ Reads ``policies/safety_corpus/train.jsonl`` only (regenerate it with ``python -
 agents.safety.make_corpus``), fits word (1-2) and character (2-5, within word boundaries) TF-IDF
 features with two logistic-regression heads (severity; category of risky lines), all with fixed
 seeds, and writes the artifact named in ``policies/safety.yaml`` plus its manifest: version,
-SHA-256, corpus hashes, parameters, library versions and held-out metrics.
+SHA-256, vectoriser settings, corpus hashes, parameters, library versions and held-out metrics.
+
+The artifact is data only (``export``): a compressed ``.npz`` of the vocabularies, idf weights and
+the heads' coefficients, which ``agents.safety.classifier`` reads with numpy alone. scikit-learn
+is needed here, for fitting, and by the tests that check the numpy path against it.
 
 Only after fitting does it read ``heldout.jsonl``, to measure: the classifier alone, and rules +
 classifier together (the screener as it runs). ``--cv`` adds a cross-validated threshold sweep
@@ -14,14 +18,12 @@ on the training split, which is where the policy's thresholds come from.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import platform
 import sys
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import sklearn
 from rich.console import Console
@@ -30,7 +32,14 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold
 
-from agents.safety.classifier import ARTIFACT_FORMAT, SafetyClassifier, sha256_bytes
+from agents.safety.classifier import (
+    ARTIFACT_FORMAT,
+    HEADS,
+    SafetyClassifier,
+    VectorizerSpec,
+    sha256_bytes,
+    write_npz,
+)
 from agents.safety.evaluate import EvalReport, Labelled, evaluate, read_labelled, render
 from agents.safety.normalise import normalise
 from agents.safety.rules import RulesLayer
@@ -78,13 +87,66 @@ def fit(examples: list[Labelled], seed: int = SEED) -> dict[str, Any]:
         C=PARAMS["category_C"], class_weight="balanced", max_iter=5000, random_state=seed
     )
     category.fit(x[risky], [examples[i].category for i in risky])
-    return {
+    return {"vectorizers": vectorizers, "severity": severity, "category": category, "seed": seed}
+
+
+def vectorizer_settings(vec: TfidfVectorizer) -> dict[str, Any]:
+    """The settings inference needs, refusing any the numpy path cannot reproduce."""
+    if vec.preprocessor is not None or vec.tokenizer is not None or callable(vec.analyzer):
+        raise TypeError("custom preprocessor/tokenizer/analyzer cannot be exported as data")
+    if vec.stop_words is not None or np.dtype(vec.dtype) != np.float64:
+        raise TypeError("stop_words and non-float64 dtypes are not supported by the numpy path")
+    spec = VectorizerSpec(
+        analyzer=vec.analyzer,
+        ngram_range=tuple(vec.ngram_range),
+        lowercase=vec.lowercase,
+        strip_accents=vec.strip_accents,
+        token_pattern=vec.token_pattern,
+        binary=vec.binary,
+        sublinear_tf=vec.sublinear_tf,
+        use_idf=vec.use_idf,
+        smooth_idf=vec.smooth_idf,
+        norm=vec.norm,
+    )
+    return VectorizerSpec.from_dict(spec.as_dict()).as_dict()  # the loader's own validation
+
+
+def export_arrays(artifact: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The fitted model as plain arrays (what the ``.npz`` holds; see ``agents.safety.classifier``)."""
+    config = {
         "format": ARTIFACT_FORMAT,
-        "vectorizers": vectorizers,
-        "severity": severity,
-        "category": category,
-        "seed": seed,
+        "vectorizers": [vectorizer_settings(v) for v in artifact["vectorizers"]],
     }
+    arrays: dict[str, np.ndarray] = {"config": np.array(json.dumps(config, sort_keys=True))}
+    for i, vec in enumerate(artifact["vectorizers"]):
+        terms = sorted(vec.vocabulary_, key=vec.vocabulary_.__getitem__)  # column order
+        if [vec.vocabulary_[t] for t in terms] != list(range(len(terms))):
+            raise ValueError(f"vectoriser {i}: vocabulary columns are not 0..n-1")
+        stored = np.array(terms, dtype=str)
+        if stored.tolist() != terms:  # numpy drops trailing NULs; such a term would not round-trip
+            raise ValueError(f"vectoriser {i}: a vocabulary term does not survive a numpy array")
+        arrays[f"vec{i}_terms"] = stored
+        idf = vec.idf_ if vec.use_idf else np.ones(len(terms))
+        arrays[f"vec{i}_idf"] = np.asarray(idf, dtype=np.float64)
+    for name in HEADS:
+        model = artifact[name]
+        if type(model) is not LogisticRegression:  # predict_proba is reproduced for this class only
+            raise TypeError(f"the {name} head must be a LogisticRegression, not {type(model).__name__}")
+        arrays[f"{name}_coef"] = np.asarray(model.coef_, dtype=np.float64)
+        arrays[f"{name}_intercept"] = np.asarray(model.intercept_, dtype=np.float64)
+        arrays[f"{name}_classes"] = np.array([str(c) for c in model.classes_], dtype=str)
+    return arrays
+
+
+def export(artifact: dict[str, Any]) -> bytes:
+    """The fitted model as ``.npz`` bytes (reproducible: same model, same bytes)."""
+    return write_npz(export_arrays(artifact))
+
+
+def reference_probabilities(artifact: dict[str, Any], normalised: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """P(severity) and P(category) rows through scikit-learn itself (tests compare the numpy path)."""
+    x = hstack([v.transform(normalised) for v in artifact["vectorizers"]]).tocsr()
+    return artifact["severity"].predict_proba(x), artifact["category"].predict_proba(x)
 
 
 def screen_all(screener: LayeredScreener, examples: list[Labelled]) -> EvalReport:
@@ -105,7 +167,7 @@ def cross_validate(
     predictions: list[tuple[int, dict[Severity, float], Any]] = []
     for train_idx, test_idx in GroupKFold(n_splits=5).split(np.zeros(len(examples)), groups=groups):
         artifact = fit([examples[i] for i in train_idx], seed)
-        clf = SafetyClassifier(artifact, policy, {"version": "cv"})
+        clf = SafetyClassifier(export_arrays(artifact), policy, {"version": "cv"})
         for i in test_idx:
             sev, _ = clf.probabilities(normalise(examples[i].text))
             predictions.append((i, sev, rules.check(examples[i].text)))
@@ -174,9 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     console.print(f"training on {len(train)} lines from {train_path}")
     artifact = fit(train)
-    buffer = io.BytesIO()
-    joblib.dump(artifact, buffer, compress=3)
-    data = buffer.getvalue()
+    data = export(artifact)
 
     # --- only now is the held-out split read, to measure -------------------------------------
     heldout, bad = read_labelled(heldout_path)
@@ -190,13 +250,13 @@ def main(argv: list[str] | None = None) -> int:
         "artifact": Path(policy.classifier.artifact).name,
         "sha256": sha256_bytes(data),
         "format": ARTIFACT_FORMAT,
+        "vectorizers": [vectorizer_settings(v) for v in artifact["vectorizers"]],
         "seed": SEED,
         "params": json.loads(json.dumps(PARAMS)),
         "created_with": {
             "python": platform.python_version(),
             "scikit-learn": sklearn.__version__,
             "numpy": np.__version__,
-            "joblib": joblib.__version__,
         },
         "corpus": {
             "train_sha256": sha256_bytes(train_path.read_bytes()),
@@ -205,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
             "heldout_examples": len(heldout),
         },
     }
-    classifier = SafetyClassifier(artifact, policy.classifier, manifest)
+    classifier = SafetyClassifier.from_bytes(data, policy.classifier, manifest)
     screener = LayeredScreener(RulesLayer(load_safety_patterns()), classifier)
     alone, combined = classifier_only(classifier, heldout), screen_all(screener, heldout)
     manifest["heldout_metrics"] = {"rules_classifier": combined.as_dict(), "classifier_only": alone.as_dict()}

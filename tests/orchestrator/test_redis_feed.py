@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import suppress
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from orchestrator.errors import StoreUnavailable
 from orchestrator.memory_store import QueueSubscription
@@ -226,7 +229,8 @@ class _Proxy:
             finally:
                 dst.close()
 
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        with suppress(asyncio.CancelledError):  # stop() closed the server under us
+            await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
 
 
 async def test_unreachable_redis_ends_every_subscription_with_disconnected(
@@ -235,7 +239,10 @@ async def test_unreachable_redis_ends_every_subscription_with_disconnected(
     host, port = redis_url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
     proxy = _Proxy(host, int(port))
     await proxy.start()
-    store = RedisStore(f"redis://127.0.0.1:{proxy.port}/0", prefix, subscribe_timeout=0.3)
+    url = f"redis://127.0.0.1:{proxy.port}/0"
+    # One retry: the pool's command connection also died with the proxy (redis-py retries none by default).
+    client = aioredis.Redis.from_url(url, decode_responses=True, retry=Retry(NoBackoff(), 1))
+    store = RedisStore(url, prefix, client=client, subscribe_timeout=0.3)
     try:
         await store.create(make_state())
         subs = [await store.subscribe("s1", room) for room in ("p1", "p1", "p2")]
@@ -254,6 +261,7 @@ async def test_unreachable_redis_ends_every_subscription_with_disconnected(
         await sub.close()
     finally:
         await store.close()
+        await client.aclose()
         await proxy.stop()
 
 

@@ -1,16 +1,20 @@
-"""The trained classifier: a verified artifact, the quality gate on the held-out split, and
-fail-closed loading (missing, corrupt, tampered)."""
+"""The trained classifier: a verified data-only artifact, numpy inference equal to scikit-learn's,
+the quality gate on the held-out split, and fail-closed loading (missing, corrupt, tampered)."""
 
 from __future__ import annotations
 
+import io
 import json
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from agents.safety import train
-from agents.safety.classifier import ClassifierUnavailable, SafetyClassifier, sha256_bytes
+from agents.safety.classifier import ClassifierUnavailable, SafetyClassifier, read_npz, sha256_bytes
 from agents.safety.evaluate import Labelled, evaluate, read_labelled
 from agents.safety.normalise import normalise
 from agents.safety.screener import LayeredScreener, build_builtin_screener
@@ -20,6 +24,14 @@ from policies.safety import load_safety_policy
 from tests.agents.safety.conftest import CORPUS
 
 POLICY = load_safety_policy().classifier
+
+
+@pytest.fixture(scope="module")
+def refit() -> dict[str, Any]:
+    """The model refitted with scikit-learn by train.py's own ``fit`` (fixed seed, deterministic)."""
+    examples, bad = read_labelled(CORPUS / "train.jsonl")
+    assert not bad
+    return train.fit(examples)
 
 
 def _manifest() -> dict[str, object]:
@@ -38,20 +50,103 @@ def test_the_manifest_vouches_for_the_shipped_artifact_and_corpus() -> None:
     assert "rules_classifier" in manifest["heldout_metrics"]  # type: ignore[operator]
 
 
-def test_fast_inference_matches_scikit_learn(screener: LayeredScreener) -> None:
+def _numpy_rows(clf: SafetyClassifier, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    rows = [clf.probabilities(t) for t in texts]
+    return np.array([list(sev.values()) for sev, _ in rows]), np.array(
+        [list(cat.values()) for _, cat in rows]
+    )
+
+
+def test_numpy_inference_equals_scikit_learn_on_the_held_out_split(
+    screener: LayeredScreener, refit: dict[str, Any]
+) -> None:
+    """The shipped artifact, read by numpy alone, gives scikit-learn's probabilities (of the same
+    fit) on every held-out line, and on the edge cases an analyser could get wrong."""
     clf = screener.classifier
     assert clf is not None
-    for text in [
-        "he keeps my passport so I can't leave",
-        "can we talk about the holidays?",
-        "i want to die",
+    examples, _ = read_labelled(CORPUS / "heldout.jsonl")
+    texts = [normalise(e.text) for e in examples] + ["", " ", "a", "i  want\tto   die", "kill kill kill"]
+    ref_sev, ref_cat = train.reference_probabilities(refit, texts)
+    sev, cat = _numpy_rows(clf, texts)
+    assert [s_.value for s_ in clf.probabilities("")[0]] == list(refit["severity"].classes_)
+    assert list(clf.probabilities("")[1]) == list(refit["category"].classes_)
+    assert np.allclose(sev, ref_sev, rtol=0, atol=1e-9)
+    assert np.allclose(cat, ref_cat, rtol=0, atol=1e-9)
+
+
+# Settings the shipped model does not use, so the analysers' other branches are checked too.
+_VARIANTS = {
+    "word13_accents_binary_l1+char_ascii_noidf": {
+        "word": {
+            "analyzer": "word",
+            "ngram_range": (1, 3),
+            "strip_accents": "unicode",
+            "binary": True,
+            "norm": "l1",
+            "min_df": 1,
+        },
+        "char": {
+            "analyzer": "char",
+            "ngram_range": (1, 4),
+            "strip_accents": "ascii",
+            "lowercase": False,
+            "use_idf": False,
+            "min_df": 1,
+        },
+    },
+    "word2+char_wb_cased_accents": {
+        "word": {"analyzer": "word", "ngram_range": (2, 2), "sublinear_tf": True, "min_df": 1},
+        "char": {
+            "analyzer": "char_wb",
+            "ngram_range": (1, 3),
+            "lowercase": False,
+            "strip_accents": "unicode",
+            "smooth_idf": False,
+            "min_df": 1,
+        },
+    },
+}
+
+
+@pytest.mark.parametrize("variant", sorted(_VARIANTS))
+def test_numpy_analysers_equal_scikit_learn_for_other_settings(
+    variant: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    examples, _ = read_labelled(CORPUS / "train.jsonl")
+    monkeypatch.setattr(train, "PARAMS", {**train.PARAMS, **_VARIANTS[variant]})
+    fitted = train.fit(examples[::15])
+    clf = SafetyClassifier.from_bytes(train.export(fitted), POLICY, {"version": "test"})
+    held, _ = read_labelled(CORPUS / "heldout.jsonl")
+    texts = [e.text for e in held[::10]] + [
+        "Café  NAÏVE\tcoöperate   résumé",
+        "ﬁancé Ångström — I WILL hurt you",
         "",
-    ]:
-        s = normalise(text)
-        sev, cat = clf.probabilities(s)
-        ref_sev, ref_cat = clf.predict_sklearn(s)
-        assert np.allclose(list(sev.values()), ref_sev, atol=1e-9)
-        assert np.allclose(list(cat.values()), ref_cat, atol=1e-9)
+        "x",
+        "  two  spaces\n\nand lines ",
+    ]
+    ref_sev, ref_cat = train.reference_probabilities(fitted, texts)
+    sev, cat = _numpy_rows(clf, texts)
+    assert np.allclose(sev, ref_sev, rtol=0, atol=1e-9)
+    assert np.allclose(cat, ref_cat, rtol=0, atol=1e-9)
+
+
+def test_the_artifact_is_data_and_loading_imports_no_scikit_learn() -> None:
+    arrays = read_npz((POLICY_DIR / POLICY.artifact).read_bytes())
+    assert all(a.dtype != object for a in arrays.values())
+    code = (
+        "import sys\n"
+        "from agents.safety.classifier import SafetyClassifier\n"
+        "SafetyClassifier.load()\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sklearn', 'joblib', 'scipy')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[3],
+    )
+    assert done.stdout.strip() == "[]"
 
 
 def test_long_texts_are_read_in_chunks_and_the_worst_chunk_counts(screener: LayeredScreener) -> None:
@@ -128,11 +223,41 @@ def test_tampered_artifact_fails_closed(policy_copy: Path) -> None:
 
 
 def test_corrupt_artifact_with_a_matching_hash_fails_closed(policy_copy: Path) -> None:
-    path = policy_copy / POLICY.artifact
-    path.write_bytes(b"this is not a model")
+    _replace_artifact(policy_copy, b"this is not a model")
+    _assert_fails_closed(policy_copy, "corrupt")
+
+
+def _replace_artifact(folder: Path, data: bytes) -> None:
+    """Swap the artifact AND re-vouch for it in the manifest (an attacker with write access)."""
+    (folder / POLICY.artifact).write_bytes(data)
+    manifest_path = folder / POLICY.manifest
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest["sha256"] = sha256_bytes(data)
+    manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
+
+
+def test_a_pickle_inside_the_npz_is_never_loaded(policy_copy: Path) -> None:
+    arrays = read_npz((policy_copy / POLICY.artifact).read_bytes())
+    arrays["severity_classes"] = np.array([{"a": 1}], dtype=object)  # only loadable by unpickling
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays, allow_pickle=True)
+    _replace_artifact(policy_copy, buffer.getvalue())
+    _assert_fails_closed(policy_copy, "corrupt")
+
+
+def test_an_artifact_with_missing_arrays_fails_closed(policy_copy: Path) -> None:
+    arrays = read_npz((policy_copy / POLICY.artifact).read_bytes())
+    del arrays["category_coef"]
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    _replace_artifact(policy_copy, buffer.getvalue())
+    _assert_fails_closed(policy_copy, "corrupt")
+
+
+def test_a_manifest_naming_other_vectorisers_fails_closed(policy_copy: Path) -> None:
     manifest_path = policy_copy / POLICY.manifest
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    manifest["sha256"] = sha256_bytes(b"this is not a model")
+    manifest["vectorizers"][0]["sublinear_tf"] = not manifest["vectorizers"][0]["sublinear_tf"]
     manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
     _assert_fails_closed(policy_copy, "corrupt")
 
@@ -152,7 +277,7 @@ def test_a_manifest_for_another_version_fails_closed(policy_copy: Path) -> None:
 
 # --- training never reads the held-out split before the model is fitted ---------------------
 def test_training_fits_on_the_training_split_only(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, screener: LayeredScreener
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refit: dict[str, Any]
 ) -> None:
     events: list[str] = []
     fitted_on: list[list[Labelled]] = []
@@ -165,8 +290,7 @@ def test_training_fits_on_the_training_split_only(
     def recording_fit(examples: list[Labelled], seed: int = train.SEED) -> dict[str, object]:
         events.append("fit")
         fitted_on.append(examples)
-        assert screener.classifier is not None
-        return screener.classifier.artifact  # the shipped model stands in for a slow real fit
+        return refit  # the module's refit stands in for a second slow real fit
 
     monkeypatch.setattr(train, "read_labelled", recording_read)
     monkeypatch.setattr(train, "fit", recording_fit)
@@ -175,4 +299,8 @@ def test_training_fits_on_the_training_split_only(
     train_texts = {e.text for e in real_read(CORPUS / "train.jsonl")[0]}
     assert {e.text for e in fitted_on[0]} == train_texts
     manifest = json.loads((tmp_path / POLICY.manifest).read_text(encoding="utf-8"))
-    assert manifest["sha256"] == sha256_bytes((tmp_path / POLICY.artifact).read_bytes())
+    written = (tmp_path / POLICY.artifact).read_bytes()
+    assert manifest["sha256"] == sha256_bytes(written)
+    # the same model exports to the same bytes, and what main() writes loads through the real loader
+    assert written == train.export(refit)
+    assert SafetyClassifier.load(POLICY, tmp_path).version == POLICY.version
