@@ -136,6 +136,9 @@ def _check_name(kind: str, value: str) -> None:
         raise InvalidInput(f"{kind} must be non-empty and contain no ':'")
 
 
+POOL_SIZE = 200  # Redis connections per process for commands
+POOL_WAIT_SECONDS = 10.0  # how long a command waits for a free one before StoreUnavailable
+
 class RedisStore(SessionStore):
     """Sessions and room logs in Redis; any number of processes may share one prefix.
 
@@ -164,8 +167,17 @@ class RedisStore(SessionStore):
         self.url = url
         self.prefix = prefix
         self._owns_client = client is None
-        self._client: aioredis.Redis = client or aioredis.Redis.from_url(
-            url, decode_responses=True, client_name=client_name(prefix)
+        # A blocking pool: under a burst, a command waits for a free connection instead of failing
+        # with "Too many connections" (live events share one pub/sub connection, see redis_feed).
+        # ``?max_connections=N`` in the URL overrides the size.
+        self._client: aioredis.Redis = client or aioredis.Redis(
+            connection_pool=aioredis.BlockingConnectionPool.from_url(
+                url,
+                decode_responses=True,
+                client_name=client_name(prefix),
+                max_connections=POOL_SIZE,
+                timeout=POOL_WAIT_SECONDS,
+            )
         )
         self.lock_timeout = lock_timeout
         self.lock_wait = lock_wait
@@ -357,3 +369,4 @@ class RedisStore(SessionStore):
         await self._feed.close()  # ends live subscriptions with "closed"
         if self._owns_client:  # a client handed in belongs to the caller
             await self._client.aclose()
+            await self._client.connection_pool.disconnect()
