@@ -34,7 +34,7 @@ from prometheus_client import Counter, Histogram
 from pydantic import BaseModel, Field
 
 from agents.base import RoleAgent
-from agents.guards import leak_problems, length_problems, tone_problems
+from agents.guards import leak_problems, length_problems, repetition_problems, tone_problems
 from agents.interfaces import (
     Coach,
     CoachReply,
@@ -70,7 +70,7 @@ MODEL_SECONDS = Histogram(
 )
 
 # the order a failure is reported in (the first one names the metric's reason)
-KIND_ORDER = ("safety", "leak", "fidelity", "attribution", "tone", "too_long", "too_short")
+KIND_ORDER = ("safety", "leak", "fidelity", "attribution", "tone", "repetition", "too_long", "too_short")
 _SENTENCE_END = re.compile(r"[.!?…][\"')\]]*\s+|\n+")
 
 
@@ -231,6 +231,8 @@ class GuardedCoach(RoleAgent[CoachRequest, CoachReply], Coach, _Guarded):
         private = context.private_texts if context else []
         approved = context.approved_texts if context else []
         kinds = _length_kinds(reply.text, pol.reply_min_chars, pol.reply_max_chars)
+        if repetition_problems(reply.text):
+            kinds.add("repetition")
         if leak_problems(reply.text, private, approved):
             kinds.add("leak")
         if await self._flagged(reply.text, request.mode, "outbound"):
@@ -410,6 +412,8 @@ class GuardedMediator(RoleAgent[ComposeRequest, ComposeResult], Mediator, _Guard
         own_words = " ".join(own_words.split())
         if tone_problems(own_words):
             kinds.add("tone")
+        if repetition_problems(text):
+            kinds.add("repetition")
         kinds |= _length_kinds(own_words, pol.framing_min_chars, pol.framing_max_chars)
         approved = [item.text for item in request.items] + list(request.previous_shared)
         private = []

@@ -136,3 +136,22 @@ def soften(text: str, mode: Mode | str = Mode.COUPLE, parts_language: bool = Fal
     if tone_problems(candidate):
         candidate = draft.text
     return None if tone_problems(candidate) else candidate
+
+
+_SENTENCE_SPLIT = re.compile(r"(?<=[.!?…])\s+")
+
+
+def repetition_problems(text: str, min_words: int = 3) -> list[str]:
+    """A sentence said twice (of at least ``min_words`` words): the mark of a model looping.
+
+    Returns ``["repetition"]`` or ``[]``; never the text itself, so it is safe to log.
+    """
+    seen: set[tuple[str, ...]] = set()
+    for sentence in _SENTENCE_SPLIT.split(text.strip()):
+        words = tuple(normalise_words(sentence))
+        if len(words) < min_words:
+            continue
+        if words in seen:
+            return ["repetition"]
+        seen.add(words)
+    return []

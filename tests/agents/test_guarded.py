@@ -351,3 +351,16 @@ async def test_a_rejected_stream_is_stopped_and_frees_its_slot_for_the_retry() -
     )
     items = [i async for i in coach.respond_stream(coach_request(), GuardContext(private_texts=[SAM_SECRET]))]
     assert items[-1] == CoachReply(text=GOOD) and client.in_flight == 0
+
+
+async def test_looping_model_output_falls_back_after_one_retry() -> None:
+    """A small model that repeats itself is retried once with the reason, then replaced by builtin."""
+    loop = "I am here with you. I am ready to continue. I am ready to continue. I am ready to continue."
+    client = ScriptedModelClient([coach_json(loop), coach_json(loop)])
+    coach, fallback = guarded_coach(client)
+    before = fallbacks("coach", "repetition")
+    reply = await coach.respond(coach_request(), context=GuardContext(party_id="p1"))
+    assert fallback.calls == 1 and "ready to continue" not in reply.text
+    assert len(client.calls) == 2
+    assert "repeated the same sentence" in client.calls[1].text
+    assert fallbacks("coach", "repetition") == before + 1

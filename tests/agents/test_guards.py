@@ -172,3 +172,11 @@ def test_soften_result_always_passes_the_tone_guard(parts: list[str], mode: str)
         assert gentler is not None and tone_problems(gentler) == []
     else:
         assert gentler is None
+
+
+def test_repetition_is_caught_and_variety_passes() -> None:
+    from agents.guards import repetition_problems
+
+    looping = "I'm here to help. I'm ready to continue. I'm ready to continue. I'm ready to continue."
+    assert repetition_problems(looping) == ["repetition"]
+    assert repetition_problems("That sounds hard. It makes sense you feel tired. Ok. Ok.") == []
