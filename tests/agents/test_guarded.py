@@ -141,7 +141,7 @@ async def test_unsafe_answer_falls_back_after_retry_and_drafts_are_screened_as_d
 
 
 async def test_too_long_falls_back_with_length_reason() -> None:
-    long = coach_json("That sounds hard. " * 80)
+    long = coach_json(" ".join(f"That sounds hard, part {i} of it." for i in range(80)))
     coach, _ = guarded_coach(ScriptedModelClient([long, long]))
     before = fallbacks("coach", "length")
     assert (await coach.respond(coach_request())).text == BUILTIN_COACH_TEXT
