@@ -23,92 +23,18 @@ import asyncio
 from bisect import bisect_right
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Literal
 
 from orchestrator.errors import Conflict, NotFound
 from orchestrator.events import EVENT_ADAPTER, Event
+from orchestrator.feed import DEFAULT_QUEUE, BoundedFeed
 from orchestrator.models import SessionState
 from orchestrator.store import SessionStore, Subscription
 
-EndReason = Literal["closed", "overflow", "deleted", "disconnected"]
-
-DEFAULT_SUBSCRIBER_QUEUE = 1000
+DEFAULT_SUBSCRIBER_QUEUE = DEFAULT_QUEUE
 
 
-class QueueSubscription(Subscription):
-    """A live feed backed by a bounded local queue, shared by both stores.
-
-    ``push`` never blocks: when the queue already holds ``maxsize`` events the feed ends with
-    ``end_reason == "overflow"`` after delivering what it holds. ``close`` ends it at once.
-    """
-
-    def __init__(self, maxsize: int = DEFAULT_SUBSCRIBER_QUEUE) -> None:
-        if maxsize < 1:
-            raise ValueError("a subscription queue holds at least one event")
-        self.maxsize = maxsize
-        # Unbounded on purpose: ``push`` enforces ``maxsize`` itself, so the end marker always fits.
-        self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
-        self._ended = asyncio.Event()
-        self.end_reason: EndReason | None = None
-
-    @property
-    def ended(self) -> bool:
-        """True once nothing more will be pushed (the queue may still hold events)."""
-        return self._ended.is_set()
-
-    def push(self, event: Event) -> None:
-        """Queue ``event`` for the reader; never blocks."""
-        if self.ended:
-            return
-        if self._queue.qsize() >= self.maxsize:
-            self.finish("overflow")
-            return
-        self._queue.put_nowait(event)
-
-    def finish(self, reason: EndReason, *, discard: bool = False) -> None:
-        """End the feed; the reader sees the queued events (unless ``discard``) and then the end."""
-        if discard:
-            while not self._queue.empty():
-                self._queue.get_nowait()
-        first = not self.ended
-        if first:
-            self.end_reason = reason
-            self._ended.set()
-        if first or discard:
-            self._queue.put_nowait(None)
-
-    async def wait_ended(self) -> EndReason:
-        """Wait until the feed has ended and say why."""
-        await self._ended.wait()
-        assert self.end_reason is not None
-        return self.end_reason
-
-    def __aiter__(self) -> QueueSubscription:
-        return self
-
-    async def __anext__(self) -> Event:
-        item = await self._queue.get()
-        if item is None:
-            self._queue.put_nowait(None)  # keep the marker: every later call ends too
-            raise StopAsyncIteration
-        return item
-
-    async def close(self) -> None:
-        """Stop the feed now and release what backs it. Safe to call more than once."""
-        self.finish("closed", discard=True)
-        await self._release()
-
-    async def _release(self) -> None:
-        """Free what backs the feed (a store's bookkeeping, a connection); must be idempotent."""
-
-    async def __aenter__(self) -> QueueSubscription:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
+class QueueSubscription(BoundedFeed[Event], Subscription):
+    """A room's live events, from a bounded local queue (both stores use it)."""
 
 
 @dataclass

@@ -34,7 +34,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from orchestrator.errors import StoreUnavailable
 from orchestrator.events import EVENT_ADAPTER, Event
-from orchestrator.memory_store import EndReason, QueueSubscription
+from orchestrator.feed import EndReason
+from orchestrator.memory_store import QueueSubscription
 
 log = logging.getLogger(__name__)
 

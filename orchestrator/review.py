@@ -18,12 +18,10 @@ importable from here) is shared by every gateway node.
 
 from __future__ import annotations
 
-import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from enum import StrEnum
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from prometheus_client import Histogram
@@ -31,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from orchestrator.clock import Clock, RealClock
 from orchestrator.errors import Conflict, Forbidden, InvalidInput, NotFound
+from orchestrator.feed import BoundedFeed, EndReason
 from orchestrator.models import Severity, Verdict
 
 if TYPE_CHECKING:
@@ -132,75 +131,13 @@ class ReviewCase(BaseModel):
 # A change to one case: mutates it at ``now`` and returns the audit entries it adds (none = no-op).
 Change = Callable[[ReviewCase, float], list[AuditEntry]]
 
-FeedEndReason = Literal["closed", "overflow", "disconnected"]
+FeedEndReason = EndReason
 
 
-class CaseFeed:
-    """Live feed of new and changed cases (each a snapshot), like ``QueueSubscription`` for events.
-
-    ``push`` never blocks; a reader that falls ``maxsize`` cases behind is ended with
-    ``end_reason == "overflow"``. The pattern that misses nothing: subscribe first, then read
-    ``queue()``, then follow the feed (a case may arrive twice; the later snapshot wins).
-    """
-
-    def __init__(self, maxsize: int = DEFAULT_FEED_QUEUE) -> None:
-        if maxsize < 1:
-            raise ValueError("a feed queue holds at least one case")
-        self.maxsize = maxsize
-        self._queue: asyncio.Queue[ReviewCase | None] = asyncio.Queue()  # bounded by push itself
-        self._ended = asyncio.Event()
-        self.end_reason: FeedEndReason | None = None
-
-    @property
-    def ended(self) -> bool:
-        return self._ended.is_set()
-
-    def push(self, case: ReviewCase) -> None:
-        """Queue a snapshot for the reader; never blocks."""
-        if self.ended:
-            return
-        if self._queue.qsize() >= self.maxsize:
-            self.finish("overflow")
-            return
-        self._queue.put_nowait(case)
-
-    def finish(self, reason: FeedEndReason, *, discard: bool = False) -> None:
-        """End the feed; the reader sees what is queued (unless ``discard``) and then the end."""
-        if discard:
-            while not self._queue.empty():
-                self._queue.get_nowait()
-        first = not self.ended
-        if first:
-            self.end_reason = reason
-            self._ended.set()
-        if first or discard:
-            self._queue.put_nowait(None)
-
-    def __aiter__(self) -> CaseFeed:
-        return self
-
-    async def __anext__(self) -> ReviewCase:
-        item = await self._queue.get()
-        if item is None:
-            self._queue.put_nowait(None)  # every later call ends too
-            raise StopAsyncIteration
-        return item
-
-    async def close(self) -> None:
-        """Stop the feed and release what backs it. Safe to call more than once."""
-        self.finish("closed", discard=True)
-        await self._release()
-
-    async def _release(self) -> None:
-        """Free what backs the feed; must be idempotent."""
-
-    async def __aenter__(self) -> CaseFeed:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
+class CaseFeed(BoundedFeed[ReviewCase]):
+    """Live feed of new and changed cases (each a snapshot). The pattern that misses nothing:
+    subscribe first, then read ``queue()``, then follow the feed (a case may arrive twice; the
+    later snapshot wins)."""
 
 
 def _parse_decision(decision: Decision | str) -> Decision:

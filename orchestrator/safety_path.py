@@ -9,10 +9,10 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from agents.safety.intake import IntakeResult, cssrs_questions, intake_questions, score_cssrs, score_intake
-from agents.safety.replies import safety_reply
 
 from agents.interfaces import SafetyScreener, ScreenRequest
+from agents.safety.intake import IntakeResult, cssrs_questions, intake_questions, score_cssrs, score_intake
+from agents.safety.replies import safety_reply
 from orchestrator import metrics
 from orchestrator.clock import Clock
 from orchestrator.events import IntakeEvent, SafetyEvent

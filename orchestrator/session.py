@@ -16,8 +16,8 @@ from typing import Any, Literal
 
 import structlog
 
-from agents.guards import leak_problems, tone_problems, tone_signals
 from agents.guarded import GuardContext, GuardedCoach, GuardedMediator
+from agents.guards import leak_problems, tone_problems, tone_signals
 from agents.interfaces import ApprovedItem, CoachReply, CoachRequest, ComposeRequest, ComposeResult, Turn
 from orchestrator import agreements as agreement_rules
 from orchestrator import consent, metrics, notices, pacing
