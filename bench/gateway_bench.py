@@ -594,15 +594,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--nodes 2 needs --redis-url (the nodes share state through Redis)")
     if args.redis_url and urlsplit(args.redis_url).hostname not in ("127.0.0.1", "localhost", "::1"):
         p.error("the benchmark only talks to loopback: use a Redis on 127.0.0.1")
-    sockets_per_node = 2 * args.sessions // args.nodes
-    if args.redis_url and "max_connections" not in args.redis_url and sockets_per_node > 90:
-        # RedisStore holds one pooled connection per room socket (its pub/sub), and redis-py's
-        # asyncio pool stops at 100 connections: past that, sockets fail with store_unavailable.
-        print(
-            f"warning: {sockets_per_node} sockets per node need more than redis-py's default pool of 100 "
-            "connections; add ?max_connections=N to --redis-url (see docs/performance.md)",
-            file=sys.stderr,
-        )
     return args
 
 
