@@ -13,8 +13,11 @@ setup:
 test:
 	@bash scripts/setup.sh test
 	@bash scripts/test-services.sh
+	.venv/bin/ruff check agents orchestrator gateway policies tests bench
+	.venv/bin/mypy
 	.venv/bin/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 lint:
 	@bash scripts/setup.sh test
-	.venv/bin/ruff check agents orchestrator gateway policies tests
+	.venv/bin/ruff check agents orchestrator gateway policies tests bench
+	.venv/bin/mypy

@@ -11,12 +11,11 @@ from abc import abstractmethod
 from collections.abc import Sequence
 from typing import Generic, TypeVar
 
+from autogen_agentchat.agents import BaseChatAgent
 from autogen_agentchat.base import Response
 from autogen_agentchat.messages import BaseChatMessage, StructuredMessage
 from autogen_core import CancellationToken
 from pydantic import BaseModel
-
-from autogen_agentchat.agents import BaseChatAgent
 
 Req = TypeVar("Req", bound=BaseModel)
 Resp = TypeVar("Resp", bound=BaseModel)
@@ -39,7 +38,9 @@ class RoleAgent(BaseChatAgent, Generic[Req, Resp]):
     def produced_message_types(self) -> Sequence[type[BaseChatMessage]]:
         return (StructuredMessage,)
 
-    async def on_messages(self, messages: Sequence[BaseChatMessage], cancellation_token: CancellationToken) -> Response:
+    async def on_messages(
+        self, messages: Sequence[BaseChatMessage], cancellation_token: CancellationToken
+    ) -> Response:
         if not messages:
             raise ValueError(f"{self.name} needs a request message")
         last = messages[-1]
@@ -48,7 +49,8 @@ class RoleAgent(BaseChatAgent, Generic[Req, Resp]):
         else:
             request = self.request_type.model_validate_json(last.to_text())
         response = await self.handle(request)  # type: ignore[arg-type]
-        return Response(chat_message=StructuredMessage[self.response_type](content=response, source=self.name))  # type: ignore[name-defined]
+        message_type = StructuredMessage[self.response_type]  # type: ignore[name-defined]
+        return Response(chat_message=message_type(content=response, source=self.name))
 
     async def on_reset(self, cancellation_token: CancellationToken) -> None:
         """Roles keep no hidden conversation state between requests: memory arrives in the request."""

@@ -34,7 +34,7 @@ from autogen_core.models import (
     ChatCompletionClient,
     CreateResult,
     LLMMessage,
-    ModelCapabilities,  # type: ignore[attr-defined]
+    ModelCapabilities,
     ModelFamily,
     ModelInfo,
     RequestUsage,
@@ -239,8 +239,8 @@ class ScriptedModelClient(ChatCompletionClient):
         return max(0, 8192 - self.count_tokens(messages))
 
     @property
-    def capabilities(self) -> ModelCapabilities:  # type: ignore[valid-type]
-        return self._model_info  # type: ignore[return-value]
+    def capabilities(self) -> ModelCapabilities:
+        return self._model_info
 
     @property
     def model_info(self) -> ModelInfo:

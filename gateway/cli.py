@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -18,7 +18,8 @@ app = typer.Typer(
 @app.command()
 def demo(
     json_out: Annotated[
-        Path | None, typer.Option("--json", help="Write the transcript as JSON to this file instead of printing rooms.")
+        Path | None,
+        typer.Option("--json", help="Write the transcript as JSON to this file instead of printing rooms."),
     ] = None,
 ) -> None:
     """Run a scripted couple session in-process and show both rooms side by side."""
@@ -33,7 +34,9 @@ def simulate(
     url: Annotated[
         str | None, typer.Option(help="A running gateway (e.g. http://127.0.0.1:8000); default: in-process.")
     ] = None,
-    out: Annotated[Path | None, typer.Option(help="Write the transcript JSON here (default: stdout).")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Write the transcript JSON here (default: stdout).")
+    ] = None,
     step_timeout: Annotated[float, typer.Option(help="Seconds each step may take to settle.")] = 10.0,
 ) -> None:
     """Play a scenario through real WebSocket clients and print the transcript (progress on stderr)."""
@@ -54,7 +57,7 @@ def serve(
     from gateway.server import serve as run_server
     from gateway.settings import Settings
 
-    given = {"host": host, "port": port, "redis_url": redis_url}
+    given: dict[str, Any] = {"host": host, "port": port, "redis_url": redis_url}
     overrides = {k: v for k, v in given.items() if v is not None}
     run_server(Settings(**overrides))
 

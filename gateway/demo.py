@@ -145,13 +145,12 @@ def render_room(room: Room) -> Panel:
 
 def run_demo(json_out: Path | None = None) -> None:
     """Entry point of ``accord demo``."""
-    from agents.factory import build_roles
-
-    from orchestrator.memory_store import MemoryStore
-
     import logging
 
     import structlog
+
+    from agents.factory import build_roles
+    from orchestrator.memory_store import MemoryStore
 
     # The demo is for reading; keep the service's operational logs out of the way.
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))

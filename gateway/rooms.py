@@ -179,7 +179,9 @@ async def room_socket(websocket: WebSocket, session_id: str) -> None:
         return
     except StoreUnavailable as exc:
         # Refuse with a close code the client can act on (retry), not a half-made HTTP 503.
-        await refuse(websocket, CLOSE_UNAVAILABLE, exc.code, "the session store is unreachable; try again shortly")
+        await refuse(
+            websocket, CLOSE_UNAVAILABLE, exc.code, "the session store is unreachable; try again shortly"
+        )
         return
     party = state.parties.get(principal.subject)
     if party is None or getattr(party, "deleted", False):

@@ -38,7 +38,7 @@ def _text_of(raw: str) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, dict) and isinstance(value.get("text"), str):
-        return value["text"]
+        return str(value["text"])
     raise ValueError('expected {"text": "..."} or a JSON string')
 
 

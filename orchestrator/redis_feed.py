@@ -201,10 +201,10 @@ class RedisFeed:
         if self._running():
             return
         if self._conn is None:
-            self._conn = await self._client.connection_pool.get_connection()
+            self._conn = await self._client.connection_pool.get_connection()  # type: ignore[no-untyped-call]
         else:  # a previous reader gave up: start from a clean connection
             await self._conn.disconnect()
-            await self._conn.connect()
+            await self._conn.connect()  # type: ignore[no-untyped-call]
         self._reader = asyncio.create_task(self._read(self._conn), name="accord-live-feed")
 
     async def _send(self, command: str, channels: list[str]) -> None:
@@ -262,7 +262,7 @@ class RedisFeed:
                     self._reset_inflight()
                     try:
                         await conn.disconnect()
-                        await conn.connect()
+                        await conn.connect()  # type: ignore[no-untyped-call]
                         channels = list(self._channels)
                         for start in range(0, len(channels), _CHUNK):
                             await self._send("SUBSCRIBE", channels[start : start + _CHUNK])

@@ -55,7 +55,9 @@ class SafetyPath:
         questions: list[dict[str, object]] = []
         if "self_harm" in verdict.categories and not party.cssrs_answered:
             questions = [q.model_dump() for q in cssrs_questions()]
-        event = SafetyEvent(severity=verdict.severity.value, text=text, resources=resources, questions=questions)
+        event = SafetyEvent(
+            severity=verdict.severity.value, text=text, resources=resources, questions=questions
+        )
         await service._append(state, party.id, event)
 
     async def attend(

@@ -219,8 +219,9 @@ class SessionService(Breaks, PartyData):
                 party.id,
                 TimeoutEvent(
                     state="suggested",
-                    text=f"A {_int(protocol.pacing.break_minutes)}-minute break could help. Press Pause when you want it; "
-                    "the other person will hear that you are coming back.",
+                    text=self.protocols.notices.break_suggestion.format(
+                        minutes=_int(protocol.pacing.break_minutes)
+                    ),
                 ),
             )
         await self._maybe_draft(state, party, reply)
@@ -231,9 +232,17 @@ class SessionService(Breaks, PartyData):
         if not isinstance(coach, GuardedCoach):
             return await coach.respond(request)
         other_private = [
-            t.text for p in state.parties.values() if p.id != party.id for t in p.history if t.speaker == "party"
-        ] + [d.text for d in state.drafts.values() if d.author != party.id and d.status is not DraftStatus.SENT]
-        context = GuardContext(party_id=party.id, private_texts=other_private, approved_texts=self._approved(state))
+            t.text
+            for p in state.parties.values()
+            if p.id != party.id
+            for t in p.history
+            if t.speaker == "party"
+        ] + [
+            d.text for d in state.drafts.values() if d.author != party.id and d.status is not DraftStatus.SENT
+        ]
+        context = GuardContext(
+            party_id=party.id, private_texts=other_private, approved_texts=self._approved(state)
+        )
         await coach.load_state(party.coach_state, key=party.id)
         reply = await coach.respond(request, context=context)
         party.coach_state = dict(await coach.save_state(key=party.id))
@@ -250,7 +259,9 @@ class SessionService(Breaks, PartyData):
         return await mediator.compose(request, context=context)
 
     def _approved(self, state: SessionState) -> list[str]:
-        return [d.text for d in state.drafts.values() if d.status is DraftStatus.SENT] + [m.text for m in state.shared]
+        return [d.text for d in state.drafts.values() if d.status is DraftStatus.SENT] + [
+            m.text for m in state.shared
+        ]
 
     async def _maybe_draft(self, state: SessionState, party: Party, reply: CoachReply) -> None:
         if reply.draft is None:
@@ -344,15 +355,9 @@ class SessionService(Breaks, PartyData):
         gentler = soften(
             draft.text, mode=state.mode, parts_language=self._protocol(state.mode).parts_language
         )
-        text = (
-            "Before this goes out: some of these words are likely to land as blame, and then the point gets lost. "
-            "I've suggested a gentler version below; change anything that doesn't sound like you."
-        )
+        text = self.protocols.notices.soften_offer
         if gentler is None or tone_problems(gentler):
-            text = (
-                "Before this goes out: some of these words are likely to land as blame, and then the point gets lost. "
-                "Could you tell me what you need underneath it? We can find words that get that across."
-            )
+            text = self.protocols.notices.soften_ask
         await self._append(state, party.id, CoachEvent(text=text, message_id=state.next_id("m")))
         if gentler is not None and not tone_problems(gentler):
             new = consent.propose(state, party.id, gentler, now, kind=draft.kind.value, request=None)
@@ -458,15 +463,16 @@ class SessionService(Breaks, PartyData):
             severity = self.safety.score_followup(answers)
             party.cssrs_answered = True
             if severity.rank >= Severity.HIGH.rank:
-                verdict = Verdict(severity=severity, categories=["self_harm"], layer="cssrs", reasons=["cssrs"])
+                verdict = Verdict(
+                    severity=severity, categories=["self_harm"], layer="cssrs", reasons=["cssrs"]
+                )
                 await self._safety_hold(state, party, verdict, "(self-harm follow-up answers)")
             else:
                 await self._append(
                     state,
                     party_id,
                     CoachEvent(
-                        text="Thank you for answering; that can't have been easy. The support numbers stay here "
-                        "for whenever you want them, and we can keep talking at your pace.",
+                        text=self.protocols.notices.followup_thanks,
                         message_id=state.next_id("m"),
                     ),
                 )

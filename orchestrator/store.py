@@ -68,7 +68,9 @@ class SessionStore(ABC):
         publish it to live subscribers of the room. Returns the event with its ``seq``."""
 
     @abstractmethod
-    async def read(self, session_id: str, room: str, after_seq: int = 0, limit: int | None = None) -> list[Event]:
+    async def read(
+        self, session_id: str, room: str, after_seq: int = 0, limit: int | None = None
+    ) -> list[Event]:
         """Events of ``room`` with ``seq > after_seq``, in order."""
 
     @abstractmethod
@@ -88,5 +90,5 @@ class SessionStore(ABC):
         """True when the backing service is reachable."""
         return True
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027 - optional hook; the memory store has nothing to release
         """Release connections."""

@@ -14,7 +14,9 @@ async def open_store(redis_url: str | None, prefix: str = "accord:") -> SessionS
         return MemoryStore()
     # The session lock is held across the message path, model calls included (each bounded by its
     # role timeout), so the lock outlives the slowest path: screen + coach, or re-screen + mediator.
-    return await RedisStore.connect(redis_url, prefix, lock_timeout=LOCK_TIMEOUT_SECONDS, lock_wait=LOCK_TIMEOUT_SECONDS)
+    return await RedisStore.connect(
+        redis_url, prefix, lock_timeout=LOCK_TIMEOUT_SECONDS, lock_wait=LOCK_TIMEOUT_SECONDS
+    )
 
 
 LOCK_TIMEOUT_SECONDS = 120.0

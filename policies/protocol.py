@@ -55,6 +55,10 @@ class Notices(BaseModel):
     ready_one: str
     joined: str
     queued: str
+    break_suggestion: str  # {minutes}
+    soften_offer: str  # an approved draft carried blame; a gentler version is offered
+    soften_ask: str  # ... and no gentler version could be made
+    followup_thanks: str  # after the self-harm follow-up answers, when no hold is needed
     facilitator: str  # {stage}: one of stage_words
     stage_words: dict[str, str]
 

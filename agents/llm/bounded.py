@@ -21,7 +21,7 @@ from autogen_core.models import (
     ChatCompletionClient,
     CreateResult,
     LLMMessage,
-    ModelCapabilities,  # type: ignore[attr-defined]
+    ModelCapabilities,
     ModelInfo,
     RequestUsage,
 )
@@ -114,8 +114,8 @@ class BoundedClient(ChatCompletionClient):
         return self.inner.remaining_tokens(messages, tools=tools)
 
     @property
-    def capabilities(self) -> ModelCapabilities:  # type: ignore[valid-type]
-        return self.inner.model_info  # type: ignore[return-value]
+    def capabilities(self) -> ModelCapabilities:
+        return self.inner.model_info
 
     @property
     def model_info(self) -> ModelInfo:

@@ -8,7 +8,7 @@ from typing import Any
 
 from autogen_core.models import ChatCompletionClient, LLMMessage
 
-from agents.interfaces import Mode
+from orchestrator.models import Mode
 
 
 class ModelOutputError(Exception):

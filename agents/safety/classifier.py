@@ -298,7 +298,8 @@ class _Head:
 
 def _softmax(scores: np.ndarray) -> np.ndarray:
     exp = np.exp(scores - scores.max())
-    return exp / exp.sum()
+    result: np.ndarray = exp / exp.sum()
+    return result
 
 
 class SafetyClassifier:

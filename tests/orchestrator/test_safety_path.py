@@ -156,7 +156,9 @@ async def test_reviewer_resume_looks_like_the_partner_coming_back() -> None:
             await service.say(sid, b, DISCLOSURE)
             case = (await review.queue())[0]
             await review.claim(case.id, "rev-1")
-            decided = await review.decide(case.id, "rev-1", "resume", "Safety plan in place; Sam wants to continue.")
+            decided = await review.decide(
+                case.id, "rev-1", "resume", "Safety plan in place; Sam wants to continue."
+            )
             await service.apply_review_decision(decided)
         else:
             await service.pause(sid, b)
@@ -204,6 +206,8 @@ async def test_followup_without_intent_keeps_going() -> None:
     store = MemoryStore()
     d = make_driver(store, review=MemoryReviewQueue(ManualClock()))
     sid, a, b = await joint_session(d)
-    await d.service.answer_followup(sid, a, {"cssrs_wish_dead": True, "cssrs_plan": False, "cssrs_intent": None})
+    await d.service.answer_followup(
+        sid, a, {"cssrs_wish_dead": True, "cssrs_plan": False, "cssrs_intent": None}
+    )
     assert await stage(d) == "joint"
     assert (await store.load(sid)).parties[a].cssrs_answered

@@ -186,7 +186,8 @@ async def test_agreement_needs_both_and_records_who_and_when(store) -> None:
         a,
         draft,
         "edit",
-        "When you're late and I don't hear from you, I get scared. Would you be willing to text me if you'll be late?",
+        "When you're late and I don't hear from you, I get scared. "
+        "Would you be willing to text me if you'll be late?",
     )
     state = await store.load(sid)
     assert state.agreements, "a request should become a proposed agreement"
@@ -220,7 +221,8 @@ async def test_declined_agreement(store) -> None:
         b,
         draft,
         "edit",
-        "After work I need a little quiet before we talk. Would you be willing to give me twenty minutes when I get home?",
+        "After work I need a little quiet before we talk. "
+        "Would you be willing to give me twenty minutes when I get home?",
     )
     agreement_id = next(iter((await store.load(sid)).agreements))
     await d.service.agree(sid, a, agreement_id, accept=False)
