@@ -12,7 +12,9 @@ from orchestrator.models import Mode
 
 async def test_role_answers_a_structured_request_as_an_autogen_agent() -> None:
     coach = BuiltinCoach()
-    request = CoachRequest(mode=Mode.COUPLE, party_name="Alex", other_name="Sam", stage="joint", text="I miss us")
+    request = CoachRequest(
+        mode=Mode.COUPLE, party_name="Alex", other_name="Sam", stage="joint", text="I miss us"
+    )
     message = StructuredMessage[CoachRequest](content=request, source="orchestrator")
     response = await coach.on_messages([message], CancellationToken())
     reply = response.chat_message
