@@ -19,7 +19,7 @@ from orchestrator.events import IntakeEvent, SafetyEvent
 from orchestrator.models import Mode, Party, SessionState, Severity, Verdict
 
 if TYPE_CHECKING:
-    from orchestrator.session import SessionService
+    from orchestrator.core import SessionCore
 
 log = structlog.get_logger("accord.safety")
 
@@ -47,7 +47,7 @@ class SafetyPath:
             )
 
     async def reply(
-        self, service: SessionService, state: SessionState, party: Party, verdict: Verdict
+        self, service: SessionCore, state: SessionState, party: Party, verdict: Verdict
     ) -> None:
         """The writer's private safety reply, with resources. Only their room sees it."""
         text, resources = safety_reply(verdict, locale="default", variant_seed=len(party.history))
@@ -61,7 +61,7 @@ class SafetyPath:
         await service._append(state, party.id, event)
 
     async def attend(
-        self, service: SessionService, state: SessionState, party: Party, verdict: Verdict
+        self, service: SessionCore, state: SessionState, party: Party, verdict: Verdict
     ) -> None:
         """Severity ``concern``: the coach attends; self-harm thoughts also get resources privately."""
         if verdict.severity is not Severity.CONCERN or "self_harm" not in verdict.categories:
