@@ -20,70 +20,30 @@ import uvicorn
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from agents.interfaces import (
-    Coach,
-    CoachReply,
-    CoachRequest,
-    ComposeRequest,
-    ComposeResult,
-    DraftProposal,
-    Mediator,
-    ProposedAgreement,
-    SafetyScreener,
-    ScreenRequest,
-)
+from agents.factory import build_roles
 from agents.roles import Roles
 from gateway.app import create_app
 from gateway.settings import Settings
 from orchestrator.clock import ManualClock
 from orchestrator.memory_store import MemoryStore
-from orchestrator.models import Severity, Verdict
 
 SECRET = "test-secret-" + "x" * 40
-DANGER_WORD = "DANGERWORD"  # the scripted screener flags any text containing it as critical
-RISK_WORD = "RISKWORD"  # ... and this one as high
+# Phrases the real screener must catch: critical (suicidal intent) and high (coercive control).
+DANGER_WORD = "kill myself"
+RISK_WORD = "he checks my phone every night and won't let me see my friends"
 WAIT = 10.0  # upper bound for one expected frame; a test never waits this long when it passes
 
 
-class ScriptedScreener(SafetyScreener):
-    async def screen(self, request: ScreenRequest) -> Verdict:
-        if DANGER_WORD in request.text:
-            return Verdict(
-                severity=Severity.CRITICAL, categories=["violence"], layer="rules", reasons=["scripted"]
-            )
-        if RISK_WORD in request.text:
-            return Verdict(severity=Severity.HIGH, categories=["ipv_coercive_control"], layer="rules")
-        return Verdict()
+_ROLES: Roles | None = None
 
 
-class ScriptedCoach(Coach):
-    """Answers every message and proposes one calm draft (a request when the text asks for one)."""
-
-    async def respond(self, request: CoachRequest) -> CoachReply:
-        if "agree" in request.text.lower():
-            draft = DraftProposal(
-                text="Would you be willing to take a walk together on Sundays?",
-                kind="request",
-                request="take a walk together on Sundays",
-            )
-        else:
-            draft = DraftProposal(text="I would like us to find a calm moment to talk about this.")
-        return CoachReply(text="Thank you for telling me. That sounds hard.", draft=draft)
-
-
-class ScriptedMediator(Mediator):
-    async def compose(self, request: ComposeRequest) -> ComposeResult:
-        text = " ".join(f"{item.author_name} would like to share: {item.text}" for item in request.items)
-        agreements = [
-            ProposedAgreement(text=item.request, source_draft_ids=[item.draft_id])
-            for item in request.items
-            if item.request
-        ]
-        return ComposeResult(text=text, agreements=agreements)
-
-
-def scripted_roles() -> Roles:
-    return Roles(screener=ScriptedScreener(), coach=ScriptedCoach(), mediator=ScriptedMediator())
+def builtin_roles() -> Roles:
+    """The product's own offline roles (builtin coach and mediator, rules + classifier screener),
+    built once per test run: the gateway is tested with what it ships, no hand-written doubles."""
+    global _ROLES
+    if _ROLES is None:
+        _ROLES = build_roles({})
+    return _ROLES
 
 
 def make_settings(**overrides: Any) -> Settings:
@@ -199,7 +159,7 @@ async def running_gateway(settings: Settings | None = None, **app_kwargs: Any) -
     settings = settings or make_settings()
     clock = app_kwargs.pop("clock", None) or ManualClock()
     app_kwargs.setdefault("store", MemoryStore())
-    app_kwargs.setdefault("roles", scripted_roles())
+    app_kwargs.setdefault("roles", builtin_roles())
     app = create_app(settings, clock=clock, **app_kwargs)
     config = uvicorn.Config(
         app,

@@ -11,7 +11,7 @@ from fastapi.routing import APIRoute, APIWebSocketRoute
 
 from gateway.app import create_app
 from orchestrator.memory_store import MemoryStore
-from tests.gateway.helpers import Gateway, make_settings, running_gateway, scripted_roles
+from tests.gateway.helpers import Gateway, builtin_roles, make_settings, running_gateway
 
 
 def auth(creds: dict[str, Any]) -> dict[str, str]:
@@ -121,7 +121,7 @@ class _DownStore(MemoryStore):
 
 
 async def test_readyz_is_503_when_the_store_does_not_answer() -> None:
-    app = create_app(make_settings(), store=_DownStore(), roles=scripted_roles())
+    app = create_app(make_settings(), store=_DownStore(), roles=builtin_roles())
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         assert_envelope(await client.get("/readyz"), 503, "store_unavailable")
@@ -129,7 +129,7 @@ async def test_readyz_is_503_when_the_store_does_not_answer() -> None:
 
 
 def test_openapi_lists_every_route_with_models() -> None:
-    app = create_app(make_settings(), store=MemoryStore(), roles=scripted_roles())
+    app = create_app(make_settings(), store=MemoryStore(), roles=builtin_roles())
     schema = app.openapi()
     for route in app.routes:
         if (

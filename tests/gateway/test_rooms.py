@@ -19,10 +19,10 @@ from tests.gateway.helpers import (
     DANGER_WORD,
     Gateway,
     RoomClient,
+    builtin_roles,
     joint_pair,
     make_settings,
     running_gateway,
-    scripted_roles,
 )
 
 
@@ -319,7 +319,7 @@ async def test_an_event_lost_by_the_live_feed_is_filled_from_the_log_in_order() 
         store.drop_seq = (
             last + 2
         )  # the coach reply: said (+1) arrives, coach (+2) is lost, draft (+3) arrives
-        await room.send({"type": "say", "text": "Hello again."})
+        await room.send({"type": "say", "text": "I feel lonely when you work late every evening."})
         await room.expect("draft")
         assert_gap_free(room.frames)
         assert [f["type"] for f in room.events()][-3:] == ["said", "coach", "draft"]
@@ -349,7 +349,7 @@ class _StuckSocket:
 
 async def test_a_reader_that_stops_reading_is_closed_with_4408_not_buffered_forever() -> None:
     settings = make_settings(ws_send_queue=8)
-    app = create_app(settings, store=MemoryStore(), roles=scripted_roles(), clock=ManualClock())
+    app = create_app(settings, store=MemoryStore(), roles=builtin_roles(), clock=ManualClock())
     service = app.state.service
     joined = await service.create_session("couple", "Alex")
     socket = _StuckSocket()
@@ -393,7 +393,7 @@ async def test_a_broken_live_feed_is_replaced_and_nothing_is_lost() -> None:
         alex = await gw.create()
         room = await gw.connect(alex)
         await room.expect("intake")
-        await room.send({"type": "say", "text": "Are you there?"})
+        await room.send({"type": "say", "text": "I feel lonely when you work late every evening."})
         await room.expect("draft")  # arrives without any ping: the new feed plus a catch-up read
         assert store.subscribed == 2
         assert_gap_free(room.frames)
