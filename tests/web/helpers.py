@@ -9,6 +9,7 @@ scripted roles, so what the pages show is predictable.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import threading
@@ -21,23 +22,18 @@ from urllib.parse import urlparse
 
 import uvicorn
 
-from agents.interfaces import (
-    Coach,
-    CoachReply,
-    CoachRequest,
-    ComposeRequest,
-    ComposeResult,
-    DraftProposal,
-    Mediator,
-    ProposedAgreement,
-    SafetyScreener,
-    ScreenRequest,
-)
+from agents.builtin.coach import BuiltinCoach
+from agents.builtin.mediator import BuiltinMediator
+from agents.guarded import GuardedCoach
+from agents.interfaces import SafetyScreener
+from agents.llm.coach import LLMCoach
 from agents.roles import Roles
+from agents.safety.screener import build_builtin_screener
+from agents.testing import RecordedCall, ScriptedModelClient, Wait
 from gateway.auth import TokenSigner
 from gateway.settings import Settings
 from orchestrator.clock import ManualClock
-from orchestrator.models import Role, Severity, Verdict
+from orchestrator.models import Role
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,80 +51,77 @@ CHROMIUM_ARGS = [
 SECRET = "web-test-secret-" + "w" * 40
 WAIT = 15.0
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
-CRISIS_WORDS = ("kill myself", "end my life")  # critical: self_harm
-FEAR_WORDS = ("afraid of",)  # high: ipv_coercive_control
 
 
-# --- scripted roles ---------------------------------------------------------------------------
-class WebScreener(SafetyScreener):
-    """Flags a few self-harm phrases as critical and fear as high; everything else passes."""
+# --- roles: the real screener and mediator, a coach on a scripted model -------------------------
+class CoachModel:
+    """What the coach's language model answers, scripted by keyword (the project's one allowed
+    double: a scripted model client under the real LLM coach, its guards and its builtin fallback).
 
-    async def screen(self, request: ScreenRequest) -> Verdict:
-        text = request.text.lower()
-        if any(words in text for words in CRISIS_WORDS):
-            return Verdict(
-                severity=Severity.CRITICAL, categories=["self_harm"], layer="rules", reasons=["scripted"]
-            )
-        if any(words in text for words in FEAR_WORDS):
-            return Verdict(severity=Severity.HIGH, categories=["ipv_coercive_control"], reasons=["scripted"])
-        return Verdict()
-
-
-class WebCoach(Coach):
-    """Answers every message with one draft; "agree" asks for a request, "angry" suggests a break.
-
-    ``gate`` (an asyncio.Event in the server's loop) lets a test hold the coach to see the page's
+    ``gate`` (an asyncio.Event in the server's loop) lets a test hold the model to see the page's
     "thinking" indicator; it is open unless a test closes it.
     """
 
     def __init__(self) -> None:
         self.gate: asyncio.Event | None = None
 
-    async def respond(self, request: CoachRequest) -> CoachReply:
-        if self.gate is not None:
-            await self.gate.wait()
-        text = request.text.lower()
-        if "agree" in text and request.mode.value == "workplace":
-            return CoachReply(
-                text="Fair credit matters to you. Shall we put that as a request?",
-                draft=DraftProposal(
-                    text="Would you be willing to name each other as co-authors on shared reports?",
-                    kind="request",
-                    request="name each other as co-authors on shared reports",
-                ),
-            )
+    def client(self) -> ScriptedModelClient:
+        return ScriptedModelClient([self.answer] * 100_000)
+
+    def answer(self, call: RecordedCall) -> Any:
+        reply = json.dumps(self.reply(call.user.lower()))
+        if self.gate is not None and not self.gate.is_set():
+            return Wait(self.gate, reply)
+        return reply
+
+    @staticmethod
+    def reply(text: str) -> dict[str, Any]:
+        if "agree" in text and "credit" in text:
+            return {
+                "text": "Fair credit matters to you. Shall we put that as a request?",
+                "draft": {
+                    "text": "Would you be willing to name each other as co-authors on shared reports?",
+                    "kind": "request",
+                    "request": "name each other as co-authors on shared reports",
+                },
+            }
         if "agree" in text:
-            return CoachReply(
-                text="It sounds like time together matters to you. Shall we turn that into a request?",
-                draft=DraftProposal(
-                    text="Would you be willing to take a walk together on Sunday mornings?",
-                    kind="request",
-                    request="take a walk together on Sunday mornings",
-                ),
-            )
+            return {
+                "text": "It sounds like time together matters to you. Shall we turn that into a request?",
+                "draft": {
+                    "text": "Would you be willing to take a walk together on Sunday mornings?",
+                    "kind": "request",
+                    "request": "take a walk together on Sunday mornings",
+                },
+            }
         if "angry" in text:
-            return CoachReply(
-                text="That is a lot of feeling. A short break might help you settle.", suggestion="break"
-            )
-        return CoachReply(
-            text="Thank you for telling me. It sounds as if you want to feel heard.",
-            draft=DraftProposal(text="I would like us to find a calm moment to talk about this."),
-        )
+            return {
+                "text": "That is a lot of feeling. A short break might help you settle.",
+                "suggestion": "break",
+            }
+        return {
+            "text": "Thank you for telling me. It sounds as if you want to feel heard.",
+            "draft": {"text": "I would like us to find a calm moment to talk about this."},
+        }
 
 
-class WebMediator(Mediator):
-    async def compose(self, request: ComposeRequest) -> ComposeResult:
-        text = " ".join(f"{item.author_name} would like to share: {item.text}" for item in request.items)
-        agreements = [
-            ProposedAgreement(text=f"We will {item.request}.", source_draft_ids=[item.draft_id])
-            for item in request.items
-            if item.request
-        ]
-        return ComposeResult(text=text, agreements=agreements)
+_SCREENER: SafetyScreener | None = None
 
 
-def scripted_roles(coach: WebCoach | None = None) -> Roles:
-    return Roles(screener=WebScreener(), coach=coach or WebCoach(), mediator=WebMediator())
+def web_roles(model: CoachModel | None = None) -> Roles:
+    """The shipped screener (rules + classifier) and builtin mediator; the LLM coach on a scripted
+    model, guarded as in production (falls back to the builtin coach)."""
+    global _SCREENER
+    if _SCREENER is None:
+        _SCREENER = build_builtin_screener()
+    coach = GuardedCoach(
+        LLMCoach((model or CoachModel()).client()),
+        BuiltinCoach(),
+        _SCREENER,
+        timeout=60.0,
+        backend="scripted",
+    )
+    return Roles(screener=_SCREENER, coach=coach, mediator=BuiltinMediator())
 
 
 # --- the gateway in a thread ------------------------------------------------------------------
@@ -152,7 +145,7 @@ class WebGateway:
     url: str
     app: Any
     clock: ManualClock
-    coach: WebCoach
+    coach: CoachModel
     loop: asyncio.AbstractEventLoop
     exit_url: str
     thread: threading.Thread
@@ -219,8 +212,8 @@ def running_web_gateway() -> Iterator[WebGateway]:
         messages_burst=1000,
     )
     clock = ManualClock()
-    coach = WebCoach()
-    roles = scripted_roles(coach)
+    coach = CoachModel()
+    roles = web_roles(coach)
     app = create_app(settings, store=MemoryStore(), roles=roles, clock=clock)
     config = uvicorn.Config(
         app,

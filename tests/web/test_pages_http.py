@@ -14,7 +14,7 @@ from gateway.pages import STATIC_DIR
 from gateway.settings import Settings
 from orchestrator.clock import ManualClock
 from orchestrator.memory_store import MemoryStore
-from tests.web.helpers import SECRET, scripted_roles
+from tests.web.helpers import SECRET, web_roles
 
 PAGES = ["/", "/join/some-code", "/room/some-session", "/facilitator/some-session", "/review"]
 EXIT = 'https://example.org/weather?a=1&b="2"'
@@ -24,7 +24,7 @@ EXIT = 'https://example.org/weather?a=1&b="2"'
 async def http() -> AsyncIterator[httpx.AsyncClient]:
     settings = Settings(_env_file=None, secret=SECRET, exit_url=EXIT)  # type: ignore[call-arg]
     clock = ManualClock(1_800_000_000.0)
-    app = create_app(settings, store=MemoryStore(), roles=scripted_roles(), clock=clock)
+    app = create_app(settings, store=MemoryStore(), roles=web_roles(), clock=clock)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as client:
         yield client
