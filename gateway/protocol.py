@@ -1,6 +1,9 @@
 """WebSocket frames. Client → server frames are a pydantic discriminated union on ``type``;
 server → client frames are :data:`orchestrator.events.Event` plus :class:`ErrorFrame` and
-:class:`PongFrame` (neither is part of the replayable log, so their ``seq`` is always null).
+:class:`PongFrame` (neither is part of the replayable log, so their ``seq`` is always null). One
+event is transient too: ``coach_partial`` (a coach reply in progress) has ``seq`` 0, is sent live
+only, never replayed, and is replaced by the ``coach`` event with the same ``reply_to``.
+:data:`SERVER_FRAME_TYPES` lists every server → client ``type``.
 
 :func:`parse_client_frame` turns raw bytes or text into a frame or a :class:`FrameError` whose
 ``code`` the client can switch on: ``bad_utf8``, ``bad_json``, ``unknown_type``, ``invalid_frame``.
@@ -13,6 +16,8 @@ import json
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+
+from orchestrator.events import EVENT_TYPES, TRANSIENT_TYPES
 
 _ID = Annotated[str, Field(min_length=1, max_length=128)]
 
@@ -149,6 +154,12 @@ class PongFrame(BaseModel):
     type: Literal["pong"] = "pong"
     seq: None = None
     last_seq: int
+
+
+# Every frame type the server sends: the room's events (logged, with a seq), the transient
+# ``coach_partial`` (seq 0), and ``error`` / ``pong`` (seq null).
+SERVER_FRAME_TYPES: frozenset[str] = EVENT_TYPES | {"error", "pong"}
+TRANSIENT_FRAME_TYPES: frozenset[str] = TRANSIENT_TYPES
 
 
 class FrameError(Exception):

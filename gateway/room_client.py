@@ -1,5 +1,6 @@
 """A scripted client of one room socket, for ``accord simulate``: it joins over HTTP, reads every
 frame its room sends (checking ``seq`` is gap-free), and waits, bounded, for what a step causes.
+Transient ``coach_partial`` frames are counted and otherwise ignored: the ``coach`` event replaces them.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pydantic import ValidationError
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
+from gateway.protocol import TRANSIENT_FRAME_TYPES
 from orchestrator.events import EVENT_ADAPTER, Event
 
 
@@ -36,6 +38,7 @@ class Member:
     typed: list[Event | None] = field(default_factory=list)  # parsed, None for unknown types
     errors: list[dict[str, Any]] = field(default_factory=list)
     pongs: int = 0
+    partials: int = 0  # transient coach_partial frames seen (never in ``events``: they have no seq)
     problems: list[str] = field(default_factory=list)  # protocol violations seen (gaps, repeats)
     ws: ClientConnection | None = None
     reader: asyncio.Task[None] | None = None
@@ -82,6 +85,11 @@ class Member:
             return
         if kind == "pong":
             self.pongs += 1
+            return
+        if kind in TRANSIENT_FRAME_TYPES or data.get("seq") == 0:
+            # A coach reply in progress: live only, replaced by the ``coach`` event that follows.
+            # Not part of the room's log, so not in the transcript and never a gap.
+            self.partials += 1
             return
         seq = data.get("seq")
         if seq != self.last_seq + 1:

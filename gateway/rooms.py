@@ -4,6 +4,8 @@ One socket serves one room (a party or a facilitator) and subscribes only to tha
 never receive another room's events. On connect it subscribes FIRST, then sends the backlog after
 the starting point (``?after_seq=N``, else the first ``resume`` frame, else everything), then live
 events, dropping any ``seq`` already sent and filling any gap from the log: no duplicates, no gaps.
+Transient events (``coach_partial``, ``seq`` 0) are in no log: they are sent as they arrive, never
+counted as sent or replayed, and a slow reader simply misses them.
 
 All writes to the socket happen in one sender task fed by one bounded queue (events, error and
 pong frames, resume requests), so frames never interleave and a reader that stops reading is
@@ -232,7 +234,7 @@ class RoomConnection:
         self._subscription: Subscription
         self._closed = False
         self._close_code: int | None = None
-        self._counts = {"frames": 0, "errors": 0, "events": 0}
+        self._counts = {"frames": 0, "errors": 0, "events": 0, "partials": 0}
         self._log = log.bind(session_id=session_id, party_id=self.room, role=self.role)
 
     # --- lifecycle ----------------------------------------------------------------------------
@@ -286,8 +288,10 @@ class RoomConnection:
         with contextlib.suppress(Exception):
             await self.ws.close(code, reason=reason)
 
-    def _enqueue(self, item: Any) -> None:
+    def _enqueue(self, item: Any, *, droppable: bool = False) -> None:
         if self._queue.qsize() >= self.settings.ws_send_queue:
+            if droppable:
+                return  # a transient frame: no resume could bring it back, so a slow reader skips it
             self._too_slow.set()  # run() closes the socket; the client resumes from its last seq
             return
         self._queue.put_nowait(item)
@@ -296,7 +300,7 @@ class RoomConnection:
     async def _pump(self) -> None:
         while True:
             async for event in self._subscription:
-                self._enqueue(event)
+                self._enqueue(event, droppable=event.seq == 0)
             reason = getattr(self._subscription, "end_reason", "closed")
             if reason == "deleted":
                 await self.shut(CLOSE_NOT_FOUND, "deleted")
@@ -330,6 +334,8 @@ class RoomConnection:
                 await self._catch_up()
             elif isinstance(item, _Catchup):
                 await self._catch_up()
+            elif item.seq == 0:
+                await self._send_transient(item)  # live only: sent now, never moves _last_sent
             elif item.seq == self._last_sent + 1:
                 await self._send_event(item)
             elif item.seq > self._last_sent + 1:
@@ -349,6 +355,13 @@ class RoomConnection:
         if event.type in ("coach", "safety") and self._say_started is not None:
             self.metrics.say_to_coach.observe(time.perf_counter() - self._say_started)
             self._say_started = None
+
+    async def _send_transient(self, event: Event) -> None:
+        """A transient event (``coach_partial``): in no log, so it has no ``seq`` to track, is never
+        replayed on resume, and the final ``coach`` event (not this) ends the say→coach latency."""
+        await self.ws.send_text(event.model_dump_json())
+        self._counts["partials"] += 1
+        self.metrics.events_sent.labels(type=event.type).inc()
 
     def _error(
         self, code: str, message: str, frame_type: str | None = None, client_msg_id: str | None = None

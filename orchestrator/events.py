@@ -6,11 +6,16 @@ how much the other party is saying privately (or that something happened to them
 per room, nothing about the other room is observable.
 
 These models are also the server → client WebSocket frames (see ``docs/protocol.md``).
+
+``seq == 0`` means **transient**: an event that is only ever delivered live to the subscribers of a
+room at that moment (``SessionStore.signal``), never appended to a log, never replayed on resume
+and never counted in ``last_seq``. The one transient event is :class:`CoachPartialEvent`, a coach
+reply in progress; the logged ``coach`` event with the same ``reply_to`` replaces it.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, Field, TypeAdapter
 
@@ -60,6 +65,19 @@ class CoachEvent(_Event):
     message_id: str
     reply_to: str | None = None
     suggestion: Literal["break", "cycle", "none"] = "none"
+
+
+class CoachPartialEvent(_Event):
+    """A coach reply in progress (transient: ``seq`` stays 0; never logged, never replayed).
+
+    ``text`` is the whole partial reply so far, not a delta, so a dropped frame costs nothing: the
+    next one carries everything. ``reply_to`` is the ``message_id`` of the ``said`` message it
+    answers; the ``coach`` event with the same ``reply_to`` replaces it.
+    """
+
+    type: Literal["coach_partial"] = "coach_partial"
+    text: str
+    reply_to: str
 
 
 class DraftEvent(_Event):
@@ -123,6 +141,7 @@ class AgreementEvent(_Event):
 Event = Annotated[
     SaidEvent
     | CoachEvent
+    | CoachPartialEvent
     | DraftEvent
     | SharedEvent
     | StageEvent
@@ -133,6 +152,17 @@ Event = Annotated[
     Field(discriminator="type"),
 ]
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+# Every event type (the ``type`` default of each model in the union).
+EVENT_TYPES: frozenset[str] = frozenset(
+    model.model_fields["type"].default for model in get_args(get_args(Event)[0])
+)
+# Event types that are only signalled live (seq 0), never appended to a room's log.
+TRANSIENT_TYPES: frozenset[str] = frozenset({"coach_partial"})
+
+
+def is_transient(event: Event) -> bool:
+    """True for an event that is delivered live only (``seq`` 0): never logged, never replayed."""
+    return event.type in TRANSIENT_TYPES
 
 
 def event_text(event: Event) -> str | None:

@@ -2,6 +2,8 @@
 
 ``push`` never blocks the producer: a reader that falls ``maxsize`` items behind is ended with
 ``end_reason == "overflow"`` after receiving what was queued, and must catch up from the log.
+``push_transient`` is for items no log holds (a coach reply in progress): when the queue is full it
+drops the item instead, since ending the feed would not let the reader get it back anyway.
 """
 
 from __future__ import annotations
@@ -44,6 +46,16 @@ class BoundedFeed(Generic[T]):
             self.finish("overflow")
             return
         self._queue.put_nowait(item)
+
+    def push_transient(self, item: T) -> bool:
+        """Queue an item that no log holds, if there is room; never blocks, never ends the feed.
+
+        Returns False when it was dropped (the feed has ended, or the queue is full).
+        """
+        if self.ended or self._queue.qsize() >= self.maxsize:
+            return False
+        self._queue.put_nowait(item)
+        return True
 
     def finish(self, reason: EndReason, *, discard: bool = False) -> None:
         """End the feed; the reader sees the queued events (unless ``discard``) and then the end."""

@@ -15,6 +15,9 @@ repeats nothing, for either store::
     async for event in sub:                             # the feed may repeat a backlog event:
         if event.seq > last: send(event); last = event.seq
     # iteration ended (overflow, disconnect, session deleted): read from ``last`` again
+
+Transient events (``signal``, ``seq`` 0) arrive in the same feed, in order, but are in no log: a
+reader passes them on as they come and never counts them in ``last``.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 
 from orchestrator.errors import Conflict, NotFound
-from orchestrator.events import EVENT_ADAPTER, Event
+from orchestrator.events import EVENT_ADAPTER, Event, is_transient
 from orchestrator.feed import DEFAULT_QUEUE, BoundedFeed
 from orchestrator.models import SessionState
 from orchestrator.store import SessionStore, Subscription
@@ -125,6 +128,8 @@ class MemoryStore(SessionStore):
 
     # --- event log ----------------------------------------------------------------------------
     async def append(self, session_id: str, room: str, event: Event) -> Event:
+        if is_transient(event):
+            raise TypeError(f"{event.type!r} events are signalled, never appended")
         log = self._session(session_id).rooms.setdefault(room, _Room())
         log.seq += 1
         stored = event.model_copy(update={"seq": log.seq})
@@ -135,6 +140,15 @@ class MemoryStore(SessionStore):
             if sub.ended:
                 log.subscribers.discard(sub)
         return stored
+
+    async def signal(self, session_id: str, room: str, event: Event) -> None:
+        data = self._sessions.get(session_id)
+        log = data.rooms.get(room) if data is not None else None
+        if log is None or not log.subscribers:
+            return
+        payload = event.model_copy(update={"seq": 0}).model_dump_json()
+        for sub in list(log.subscribers):
+            sub.push_transient(EVENT_ADAPTER.validate_json(payload))  # a full queue just misses it
 
     async def read(
         self, session_id: str, room: str, after_seq: int = 0, limit: int | None = None

@@ -25,3 +25,7 @@ GUARD_FALLBACKS = Counter(
     ["role"],
 )
 REVIEW_CASES = Counter("accord_review_cases_total", "Review cases opened.", ["severity"])
+COACH_PARTIALS = Counter(
+    "accord_coach_partials_total",
+    "Partial coach replies (coach_partial frames) signalled to a party's room while the model streams.",
+)

@@ -11,6 +11,9 @@ UNSUBSCRIBE when its last one ends. Redis answers each (UN)SUBSCRIBE once per ch
 so counting the commands still unanswered per channel tells when a channel is really subscribed
 (or really left): ``attach`` returns only then, and a PUBLISH from then on reaches us.
 
+Signalled (transient) events carry ``seq`` 0: they go straight to live subscriptions, are dropped
+rather than ending a full one, and are never read back from a stream.
+
 Connection loss: the reader reconnects (retrying for up to ``timeout`` seconds), subscribes to
 every channel again, and once Redis has confirmed them all, reads what each subscription missed
 from the room streams (one pipeline). Subscriptions therefore carry on without a gap or a repeat.
@@ -361,6 +364,13 @@ class RedisFeed:
             return
         for i, sub in enumerate(subs):
             copy = event if i == 0 else event.model_copy(deep=True)  # each reader gets its own
+            if event.seq == 0:
+                # Transient (signalled, in no log): straight to live readers, never a gap and never
+                # "already delivered". A reader not live yet skips it: ``begin`` replays only what
+                # the stream holds, and a transient is not worth holding a subscriber back for.
+                if sub._early is None:
+                    sub.push_transient(copy)
+                continue
             if sub._early is None:
                 await self._deliver(sub, copy)
             else:

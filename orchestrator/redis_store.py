@@ -10,7 +10,8 @@ Keys (``p`` is the prefix, ``accord:`` by default)::
     {p}room:{sid}:{room}     stream  the room's events, entry id ``0-{seq}``, field ``e`` = event JSON
     {p}seq:{sid}:{room}      string  the room's newest seq (INCR)
     {p}lock:{sid}            string  the session lock (redis-py Lock, expires)
-    channel {p}live:{sid}:{room}     pub/sub: each appended event's JSON; "" = session deleted
+    channel {p}live:{sid}:{room}     pub/sub: each appended event's JSON; "" = session deleted;
+                                     a signalled (transient) event's JSON with "seq": 0
 
 Live subscriptions of one store share one pub/sub connection (see :mod:`orchestrator.redis_feed`),
 so open rooms do not each hold a Redis connection. The store's connections are named
@@ -39,7 +40,7 @@ from redis.exceptions import LockError, LockNotOwnedError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from orchestrator.errors import Conflict, InvalidInput, NotFound, StoreUnavailable
-from orchestrator.events import Event
+from orchestrator.events import Event, is_transient
 from orchestrator.memory_store import DEFAULT_SUBSCRIBER_QUEUE
 from orchestrator.models import SessionState
 from orchestrator.redis_feed import RedisFeed, RedisSubscription, stream_events, text
@@ -304,6 +305,8 @@ class RedisStore(SessionStore):
     # --- event log ----------------------------------------------------------------------------
     @_unavailable
     async def append(self, session_id: str, room: str, event: Event) -> Event:
+        if is_transient(event):
+            raise TypeError(f"{event.type!r} events are signalled, never appended")
         stream, counter, channel = self._room_keys(session_id, room)
         body = event.model_copy(update={"seq": 0}).model_dump_json()
         if not body.startswith(_SEQ_HEAD + ","):
@@ -313,6 +316,14 @@ class RedisStore(SessionStore):
         if seq < 0:
             raise NotFound(f"no session {session_id!r}")
         return event.model_copy(update={"seq": seq})
+
+    @_unavailable
+    async def signal(self, session_id: str, room: str, event: Event) -> None:
+        # A plain PUBLISH on the room's live channel: no stream entry, no seq. Redis delivers the
+        # messages of one channel in the order it ran the commands, so this stays in order with
+        # the appends before and after it (each append publishes from its Lua script).
+        _, _, channel = self._room_keys(session_id, room)
+        await self._client.publish(channel, event.model_copy(update={"seq": 0}).model_dump_json())
 
     @_unavailable
     async def read(

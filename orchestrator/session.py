@@ -20,7 +20,7 @@ from agents.guarded import GuardContext, GuardedCoach, GuardedMediator
 from agents.guards import leak_problems, tone_problems, tone_signals
 from agents.interfaces import ApprovedItem, CoachReply, CoachRequest, ComposeRequest, ComposeResult, Turn
 from orchestrator import agreements as agreement_rules
-from orchestrator import consent, metrics, notices, pacing
+from orchestrator import coaching, consent, metrics, notices, pacing
 from orchestrator.core import Joined, SessionView, _clean_name, _int, _parse_mode, _plain_composition, _timed
 from orchestrator.errors import NotFound, WrongStage
 from orchestrator.events import (
@@ -201,7 +201,9 @@ class SessionService(Holds, PartyData):
             parts_language=protocol.parts_language,
             paused=state.stage is Stage.PAUSED,
         )
-        reply = await _timed(metrics.STAGE_LATENCY.labels("coach"), self._ask_coach(state, party, request))
+        reply = await _timed(
+            metrics.STAGE_LATENCY.labels("coach"), self._ask_coach(state, party, request, message_id)
+        )
         party.coach_turns += 1
         reply_id = state.next_id("m")
         party.history.append(PrivateTurn(speaker="coach", text=reply.text, at=now, message_id=reply_id))
@@ -225,8 +227,11 @@ class SessionService(Holds, PartyData):
             )
         await self._maybe_draft(state, party, reply)
 
-    async def _ask_coach(self, state: SessionState, party: Party, request: CoachRequest) -> CoachReply:
-        """The party's coach, with its memory and the words it must never repeat (the other room's)."""
+    async def _ask_coach(
+        self, state: SessionState, party: Party, request: CoachRequest, reply_to: str
+    ) -> CoachReply:
+        """The party's coach, with its memory and the words it must never repeat (the other room's).
+        A model coach streams: its guarded partials go to this party's own room only (coaching.py)."""
         coach = self.roles.coach
         if not isinstance(coach, GuardedCoach):
             return await coach.respond(request)
@@ -243,7 +248,19 @@ class SessionService(Holds, PartyData):
             party_id=party.id, private_texts=other_private, approved_texts=self._approved(state)
         )
         await coach.load_state(party.coach_state, key=party.id)
-        reply = await coach.respond(request, context=context)
+        if coach.primary is None:
+            reply = await coach.respond(request, context=context)
+        else:
+            reply = await coaching.streamed_reply(
+                coach,
+                request,
+                context,
+                store=self.store,
+                session_id=state.id,
+                room=party.id,
+                reply_to=reply_to,
+                clock=self.clock,
+            )
         party.coach_state = dict(await coach.save_state(key=party.id))
         return reply
 

@@ -16,7 +16,8 @@ from orchestrator.models import SessionState
 
 
 class Subscription(ABC):
-    """Live events of one room, in order, from the moment of subscribing."""
+    """Live events of one room, in order, from the moment of subscribing (with any transient
+    events signalled meanwhile: ``seq`` 0, best effort, in no log)."""
 
     @abstractmethod
     def __aiter__(self) -> AsyncIterator[Event]: ...
@@ -76,6 +77,16 @@ class SessionStore(ABC):
     @abstractmethod
     async def last_seq(self, session_id: str, room: str) -> int:
         """The newest ``seq`` in ``room`` (0 when empty)."""
+
+    @abstractmethod
+    async def signal(self, session_id: str, room: str, event: Event) -> None:
+        """Deliver a transient ``event`` (``seq`` 0, e.g. a coach reply in progress) to ``room``'s
+        live subscribers only, in order with the events appended around it.
+
+        Nothing is logged: ``read`` never returns it, ``last_seq`` does not change, a resume never
+        replays it. Best effort: a subscriber whose queue is full misses it (and keeps its
+        subscription), and a room nobody listens to (or an unknown session) is not an error.
+        """
 
     @abstractmethod
     async def delete_room(self, session_id: str, room: str) -> None:

@@ -131,7 +131,8 @@ class RoomClient:
         return int(pong["last_seq"])
 
     def events(self) -> list[dict[str, Any]]:
-        return [f for f in self.frames if f.get("seq") is not None]
+        """Frames from the room's log (a seq of 1 or more: not error/pong, not transient partials)."""
+        return [f for f in self.frames if f.get("seq")]
 
     async def closed(self) -> tuple[int | None, str | None]:
         """Wait for the server to close; return (code, reason)."""

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from typing import Any
 
 import websockets
 
+from agents.builtin.coach import BuiltinCoach
+from agents.guarded import GuardedCoach
+from agents.llm.coach import LLMCoach
+from agents.roles import Roles
+from agents.testing import ScriptedModelClient, scripted_json
 from gateway.app import create_app
 from gateway.auth import Principal
 from gateway.rooms import RoomConnection
@@ -27,7 +33,8 @@ from tests.gateway.helpers import (
 
 
 def seqs(frames: list[dict[str, Any]]) -> list[int]:
-    return [f["seq"] for f in frames if f.get("seq") is not None]
+    """The log seqs of frames (error/pong have none; transient coach_partial frames have 0)."""
+    return [f["seq"] for f in frames if f.get("seq")]
 
 
 def assert_gap_free(frames: list[dict[str, Any]], start: int = 1) -> None:
@@ -397,3 +404,56 @@ async def test_a_broken_live_feed_is_replaced_and_nothing_is_lost() -> None:
         await room.expect("draft")  # arrives without any ping: the new feed plus a catch-up read
         assert store.subscribed == 2
         assert_gap_free(room.frames)
+
+
+# --- coach replies in progress (coach_partial) -------------------------------------------------
+STREAMED = (
+    "It makes sense that the quiet evening left you feeling alone. "
+    "You wanted to feel noticed by Sam. "
+    "What would help you most right now?"
+)
+
+
+def streaming_roles(client: ScriptedModelClient) -> Roles:
+    """The shipped roles, but the coach is the LLM coach on a scripted model that streams."""
+    base = builtin_roles()
+    coach = GuardedCoach(LLMCoach(client), BuiltinCoach(), base.screener, timeout=30.0, backend="scripted")
+    return Roles(screener=base.screener, coach=coach, mediator=base.mediator)
+
+
+def partial_frames(room: RoomClient) -> list[dict[str, Any]]:
+    return [f for f in room.frames if f.get("type") == "coach_partial"]
+
+
+async def test_coach_partials_reach_the_speakers_socket_only_and_are_never_replayed() -> None:
+    client = ScriptedModelClient([scripted_json(STREAMED)])
+    settings = make_settings(resume_wait_seconds=30.0)
+    async with running_gateway(settings, roles=streaming_roles(client)) as gw:
+        alex, sam, a, b = await joint_pair(gw)
+        await a.send({"type": "say", "text": "Sam ignored my texts all evening.", "client_msg_id": "a-1"})
+        said = await a.expect("said")
+        coach = await a.expect("coach")
+
+        partials = partial_frames(a)
+        texts = [f["text"] for f in partials]
+        assert len(partials) >= 2 and all(f["seq"] == 0 for f in partials)
+        assert all(b.startswith(a) and b != a for a, b in itertools.pairwise(texts))  # cumulative
+        assert STREAMED.startswith(texts[-1]) and {f["reply_to"] for f in partials} == {said["message_id"]}
+        assert a.frames.index(said) < a.frames.index(partials[0])
+        assert a.frames.index(partials[-1]) < a.frames.index(coach)
+        assert coach["text"] == STREAMED and coach["reply_to"] == said["message_id"]
+        # Partials never count as sent events: the pong's last_seq and the log stay gap-free.
+        assert await a.sync() == seqs(a.frames)[-1]
+        assert_gap_free(a.frames)
+
+        await b.sync()  # Sam's socket got none of it
+        assert partial_frames(b) == [] and "noticed" not in json.dumps(b.frames)
+
+        again = await gw.connect(alex, after_seq=0)  # reconnect: the whole log, no partials
+        await again.sync()
+        assert partial_frames(again) == [] and again.events() == a.events()
+        resumed = await gw.connect(alex, after_seq=None)
+        await resumed.send({"type": "resume", "after_seq": said["seq"] - 1})
+        await resumed.sync()
+        assert partial_frames(resumed) == []
+        assert [f["type"] for f in resumed.events()][:2] == ["said", "coach"]

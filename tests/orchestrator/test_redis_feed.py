@@ -18,7 +18,9 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from orchestrator.errors import StoreUnavailable
+from orchestrator.events import CoachPartialEvent
 from orchestrator.memory_store import QueueSubscription
+from orchestrator.redis_feed import RedisSubscription
 from orchestrator.redis_store import RedisStore, client_name
 from tests.orchestrator.conftest import redis_test_prefix
 from tests.orchestrator.test_store_contract import make_state, said, take
@@ -148,6 +150,25 @@ async def test_slow_subscriber_does_not_hold_up_the_shared_reader(
     for sub in (slow, fast, elsewhere):
         await sub.close()
     assert await numsub(raw, [channel(feed_store, "s1", room) for room in ("p1", "p2")]) == [0, 0]
+
+
+async def test_a_transient_event_before_a_subscription_is_live_is_skipped_not_a_gap(
+    feed_store: RedisStore,
+) -> None:
+    await feed_store.create(make_state())
+    stream, _, live_channel = feed_store._room_keys("s1", "p1")
+    early = RedisSubscription(feed_store._feed, "s1", "p1", live_channel, stream, 10)
+    await feed_store._feed.attach(early)  # listening, but not live yet: the reader only records
+    witness = await feed_store.subscribe("s1", "p1")
+    await feed_store.signal("s1", "p1", CoachPartialEvent(text="Hello. ", reply_to="m1"))
+    await feed_store.append("s1", "p1", said(1))
+    assert [e.seq for e in await take(witness, 2)] == [0, 1]  # the reader has handled both
+    assert early._early == [said(1).model_copy(update={"seq": 1})]  # the transient was not kept
+    await feed_store._feed.begin(early, 0)
+    await feed_store.append("s1", "p1", said(2))
+    assert [(e.type, e.seq) for e in await take(early, 2)] == [("said", 1), ("said", 2)]
+    for sub in (early, witness):
+        await sub.close()
 
 
 async def test_delete_ends_every_local_subscription_and_leaves_the_channels(

@@ -16,7 +16,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from orchestrator.errors import Conflict, InvalidInput, NotFound, StoreUnavailable
-from orchestrator.events import Event, SaidEvent, StageEvent
+from orchestrator.events import CoachPartialEvent, Event, SaidEvent, StageEvent
 from orchestrator.memory_store import QueueSubscription
 from orchestrator.models import Mode, Party, SessionState, Stage
 from orchestrator.redis_store import RedisStore, RedisSubscription
@@ -269,6 +269,71 @@ async def test_slow_subscriber_is_ended_not_waited_for(store: SessionStore, sess
     assert [e.seq for e in await asyncio.wait_for(ends(sub), timeout=5)] == [1, 2, 3]
     assert [e.seq for e in await store.read("s1", "p1", after_seq=3)] == [4, 5]
     await sub.close()
+
+
+# --- transient events (signal) --------------------------------------------------------------------
+def partial(text: str = "That sounds hard. ") -> CoachPartialEvent:
+    return CoachPartialEvent(text=text, reply_to="m1", at=T0)
+
+
+async def test_signal_is_delivered_live_in_order_and_never_logged(
+    store: SessionStore, other_store: SessionStore, session: SessionState
+) -> None:
+    sub = await store.subscribe("s1", "p1")
+    await store.append("s1", "p1", said(1))
+    await other_store.signal("s1", "p1", partial())  # from another process too
+    await store.append("s1", "p1", said(2))
+    got = await take(sub, 3)
+    assert [(e.type, e.seq) for e in got] == [("said", 1), ("coach_partial", 0), ("said", 2)]
+    assert got[1] == partial()
+    assert [e.seq for e in await store.read("s1", "p1")] == [1, 2]  # not in the log
+    assert await store.last_seq("s1", "p1") == 2
+    assert (await store.append("s1", "p1", said(3))).seq == 3  # no seq was spent on it
+    with pytest.raises(TypeError):
+        await store.append("s1", "p1", partial())  # transient events are never logged
+    await sub.close()
+
+
+async def test_signal_to_a_full_queue_is_dropped_and_the_subscription_lives(
+    store: SessionStore, session: SessionState
+) -> None:
+    store.subscriber_queue_size = 2  # type: ignore[attr-defined]
+    small = await store.subscribe("s1", "p1")
+    store.subscriber_queue_size = 100  # type: ignore[attr-defined]
+    witness = await store.subscribe("s1", "p1")  # same reader: once it has the signal, so had `small`
+    for n in (1, 2):
+        await store.append("s1", "p1", said(n))
+    await store.signal("s1", "p1", partial())  # `small` is full: dropped, not an overflow
+    assert [e.seq for e in await take(witness, 3)] == [1, 2, 0]
+    assert isinstance(small, QueueSubscription) and not small.ended
+    assert [e.seq for e in await take(small, 2)] == [1, 2]
+    await store.append("s1", "p1", said(3))
+    assert [(e.type, e.seq) for e in await take(small, 1)] == [("said", 3)]
+    await small.close()
+    await witness.close()
+
+
+async def test_signal_to_a_room_nobody_listens_to_is_harmless(
+    store: SessionStore, session: SessionState
+) -> None:
+    await store.signal("s1", "p9", partial())
+    await store.signal("unknown", "p1", partial())
+    assert await store.read("s1", "p9") == [] and await store.last_seq("s1", "p9") == 0
+    sub = await store.subscribe("s1", "p9")  # subscribing later replays nothing
+    await store.append("s1", "p9", said(1))
+    assert [(e.type, e.seq) for e in await take(sub, 1)] == [("said", 1)]
+    await sub.close()
+
+
+async def test_signal_reaches_only_its_own_room(store: SessionStore, session: SessionState) -> None:
+    alex = await store.subscribe("s1", "p1")
+    sam = await store.subscribe("s1", "p2")
+    await store.signal("s1", "p1", partial("only for Alex. "))
+    await store.append("s1", "p2", said(1))  # a marker: anything signalled to p2 before would come first
+    assert [(e.type, e.seq) for e in await take(sam, 1)] == [("said", 1)]
+    assert await take(alex, 1) == [partial("only for Alex. ")]
+    await alex.close()
+    await sam.close()
 
 
 # --- concurrency ----------------------------------------------------------------------------------

@@ -54,9 +54,15 @@ LOCAL_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
 
 
 # --- roles: the real screener and mediator, a coach on a scripted model -------------------------
+STREAMED_REPLY = (
+    "That sounds like a long day. You carried a lot of it on your own. What would help you rest tonight?"
+)
+
+
 class CoachModel:
     """What the coach's language model answers, scripted by keyword (the project's one allowed
     double: a scripted model client under the real LLM coach, its guards and its builtin fallback).
+    The client streams, so the room gets each reply's whole sentences as ``coach_partial`` frames.
 
     ``gate`` (an asyncio.Event in the server's loop) lets a test hold the model to see the page's
     "thinking" indicator; it is open unless a test closes it.
@@ -94,6 +100,8 @@ class CoachModel:
                     "request": "take a walk together on Sunday mornings",
                 },
             }
+        if "long day" in text:  # three sentences: the page gets two partial frames, then the reply
+            return {"text": STREAMED_REPLY}
         if "angry" in text:
             return {
                 "text": "That is a lot of feeling. A short break might help you settle.",

@@ -8,13 +8,14 @@ localhost.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.web.helpers import Browsing, WebGateway
+from tests.web.helpers import STREAMED_REPLY, Browsing, WebGateway
 
 pytestmark = pytest.mark.browser
 BREAK_NOTICE = "Alex needs a moment, and isn't leaving"
@@ -365,6 +366,55 @@ def test_workplace_facilitator_sees_stage_agreements_and_outcome_only(
     for private in ("so angry", "credit shared work", "would like to share", "Thank you for telling me"):
         assert private not in page_text
     expect(stage(alex)).to_have_text("Ended")
+
+
+# Records every state of the coach's bubbles in the private log (a MutationObserver reports after
+# each WebSocket message is drawn), so the test sees the in-progress bubble without racing it.
+RECORD_COACH_BUBBLES = """
+window.__coachBubbles = [];
+new MutationObserver(() => {
+  const log = document.getElementById("private-log");
+  if (!log) return;
+  const bubbles = [...log.querySelectorAll(".msg--coach")].map((node) => ({
+    partial: node.classList.contains("partial"),
+    busy: node.getAttribute("aria-busy") === "true",
+    text: node.querySelector("p").textContent,
+  }));
+  const snapshot = JSON.stringify(bubbles);
+  const seen = window.__coachBubbles;
+  if (seen[seen.length - 1] !== snapshot) seen.push(snapshot);
+}).observe(document, { childList: true, subtree: true, characterData: true });
+"""
+
+
+def test_a_streamed_coach_reply_is_drawn_in_progress_then_replaced_by_one_bubble(
+    web_gateway: WebGateway, browsing: Browsing
+) -> None:
+    alex = browsing.person()
+    alex.add_init_script(RECORD_COACH_BUBBLES)
+    start_session(alex, web_gateway, "Alex")
+    skip_intake(alex)
+    say(alex, "It was a long day and I did everything at home.")
+    final = alex.locator("#private-log .msg--coach")
+    expect(final).to_have_count(1)
+    expect(final).to_have_text(re.compile(re.escape(STREAMED_REPLY)))
+    expect(final).not_to_have_class(re.compile("partial"))
+    expect(final).not_to_have_attribute("aria-busy", "true")
+
+    states = [json.loads(s) for s in alex.evaluate("window.__coachBubbles")]
+    assert all(len(bubbles) <= 1 for bubbles in states)  # never a partial and the reply side by side
+    partials = [b[0] for b in states if b and b[0]["partial"]]
+    assert all(p["busy"] for p in partials)
+    texts = [p["text"] for p in partials]
+    first = "That sounds like a long day. "
+    assert texts == [first, first + "You carried a lot of it on your own. "]  # updated in place
+    assert states[-1] == [{"partial": False, "busy": False, "text": STREAMED_REPLY}]
+    browsing.screenshot(alex, "40-alex-streamed-reply")
+
+    alex.reload()  # partials are never replayed: the log has the one reply
+    expect(final).to_have_count(1)
+    expect(final).to_have_text(re.compile(re.escape(STREAMED_REPLY)))
+    expect(alex.locator("#private-log .msg--coach.partial")).to_have_count(0)
 
 
 def test_a_room_without_its_key_shows_nothing(web_gateway: WebGateway, browsing: Browsing) -> None:

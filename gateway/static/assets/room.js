@@ -4,6 +4,9 @@
  * Every event carries its room's gap-free `seq`. The page keeps the last one it drew; on load it
  * connects with after_seq=0 and draws the whole log, and on a reconnect it asks only for what came
  * after the last seq. Anything at or below the last seq is ignored, so nothing is drawn twice.
+ *
+ * `coach_partial` frames (seq 0, live only) are the coach's reply in progress: one bubble per
+ * reply_to, marked busy and updated in place, replaced by the `coach` event with the same reply_to.
  */
 "use strict";
 
@@ -37,6 +40,8 @@
     drafts: new Map(), // draft id -> {node, draft, editing}
     agreements: new Map(), // agreement id -> node
     pendingSays: new Map(), // client_msg_id -> text, until its `said` echo arrives
+    partials: new Map(), // reply_to -> the coach's bubble in progress, until its `coach` event
+    answered: new Set(), // reply_to of coach replies drawn (a late partial must not redraw one)
     activePane: "private",
     unread: { private: 0, shared: 0 },
   };
@@ -103,6 +108,8 @@
 
   // --- frames ------------------------------------------------------------------------------
   function onFrame(frame) {
+    // Transient: no seq of its own (0), so it must not pass through the seq bookkeeping below.
+    if (frame.type === "coach_partial") return onCoachPartial(frame);
     if (typeof frame.seq === "number") {
       if (frame.seq <= state.lastSeq) return; // already drawn
       state.lastSeq = frame.seq;
@@ -148,7 +155,35 @@
 
   function onCoach(frame) {
     setThinking(false);
-    addTo("private", bubble("coach", "Your coach", frame.text, frame.at));
+    const node = bubble("coach", "Your coach", frame.text, frame.at);
+    const partial = frame.reply_to ? state.partials.get(frame.reply_to) : null;
+    if (frame.reply_to) {
+      state.partials.delete(frame.reply_to);
+      state.answered.add(frame.reply_to);
+    }
+    if (partial && partial.isConnected) partial.replaceWith(node); // the final reply takes its place
+    else addTo("private", node);
+  }
+
+  function onCoachPartial(frame) {
+    if (!frame.reply_to || typeof frame.text !== "string" || state.answered.has(frame.reply_to)) return;
+    setThinking(false); // the bubble itself shows the reply is still coming
+    const known = state.partials.get(frame.reply_to);
+    if (known) {
+      known.querySelector("p").textContent = frame.text; // cumulative text: a dropped frame costs nothing
+      return;
+    }
+    const node = bubble("coach", "Your coach", frame.text, null);
+    node.classList.add("partial");
+    node.setAttribute("aria-busy", "true"); // screen readers wait for the final reply
+    node.dataset.replyTo = frame.reply_to;
+    state.partials.set(frame.reply_to, node);
+    addTo("private", node);
+  }
+
+  function dropPartials() {
+    for (const node of state.partials.values()) node.remove();
+    state.partials.clear();
   }
 
   function onShared(frame) {
@@ -235,6 +270,7 @@
   function onError(frame) {
     if (frame.frame_type === "say" || frame.client_msg_id) {
       setThinking(false);
+      dropPartials(); // a reply that failed never gets its final frame
       const text = state.pendingSays.get(frame.client_msg_id);
       state.pendingSays.delete(frame.client_msg_id);
       if (text && !$("say-text").value) $("say-text").value = text; // give the words back
