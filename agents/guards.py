@@ -16,8 +16,10 @@ they are safe to log and count. All functions are pure and cheap (precompiled pa
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
+from collections import OrderedDict
 
 from orchestrator.models import Mode
 from policies.lexicon import Lexicon, get_lexicon, prepare, strip_apostrophes
@@ -32,9 +34,37 @@ def normalise_words(text: str) -> list[str]:
     return _WORD.findall(folded.replace("_", " "))
 
 
+_TONE_MEMO: OrderedDict[bytes, tuple[str, ...]] = OrderedDict()
+_TONE_MEMO_SIZE = 4096
+_tone_memo_lexicon: list[Lexicon] = []  # the lexicon the memo's answers came from
+
+
 def tone_problems(text: str, lexicon: Lexicon | None = None) -> list[str]:
-    """Tone problems in ``text`` as sorted ``"kind:marker_id"`` strings; ``[]`` means fine to share."""
-    lex = lexicon or get_lexicon()
+    """Tone problems in ``text`` as sorted ``"kind:marker_id"`` strings; ``[]`` means fine to share.
+
+    One draft is checked several times on its way (the coach proposing it, the session offering
+    it, the share), so results for the process's lexicon are remembered, keyed by a digest of the
+    text: the memo holds no private words, only digests and marker ids.
+    """
+    if lexicon is not None:
+        return _tone_problems(text, lexicon)
+    lex = get_lexicon()
+    if not _tone_memo_lexicon or _tone_memo_lexicon[0] is not lex:  # policies were reloaded
+        _TONE_MEMO.clear()
+        _tone_memo_lexicon[:] = [lex]
+    key = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    found = _TONE_MEMO.get(key)
+    if found is None:
+        found = tuple(_tone_problems(text, lex))
+        _TONE_MEMO[key] = found
+        if len(_TONE_MEMO) > _TONE_MEMO_SIZE:
+            _TONE_MEMO.popitem(last=False)
+    else:
+        _TONE_MEMO.move_to_end(key)
+    return list(found)
+
+
+def _tone_problems(text: str, lex: Lexicon) -> list[str]:
     prepared = prepare(text)
     found: set[str] = set()
     for name, horseman in lex.horsemen.items():

@@ -27,7 +27,7 @@ from gateway.auth import TokenSigner
 from gateway.http_errors import ErrorResponse, error_response, install_error_handlers
 from gateway.limits import PartyLimiter
 from gateway.logging import configure_logging, get_logger
-from gateway.metrics import Metrics
+from gateway.metrics import Metrics, track_gc_pauses
 from gateway.rooms import RoomRegistry
 from gateway.settings import Settings
 from orchestrator.clock import Clock, ManualClock, RealClock
@@ -104,6 +104,10 @@ def create_app(
         # collector's way, so full collections (the main source of tail latency) stay short.
         gc.collect()
         gc.freeze()
+        thresholds = gc.get_threshold()
+        track_gc_pauses()
+        if settings.gc_young_threshold:
+            gc.set_threshold(settings.gc_young_threshold, *thresholds[1:])
         log.info(
             "gateway_started", store="redis" if settings.redis_url else "memory", clock=type(clock).__name__
         )
@@ -115,6 +119,7 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await ticker
             await app.state.rooms.close_all()
+            gc.set_threshold(*thresholds)
             for resource in reversed(owned):
                 close = getattr(resource, "close", None)
                 if close is not None:

@@ -9,9 +9,36 @@ because tests and the simulator run several apps in one process.
 
 from __future__ import annotations
 
+import gc
+import time
+from typing import Any
+
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+# Process-wide, like the collector itself: every app in the process reports the same pauses.
+GC_PAUSES = Histogram(
+    "accord_gc_pause_seconds",
+    "Garbage-collector pauses (every socket waits meanwhile), by generation",
+    ["generation"],
+    buckets=_LATENCY_BUCKETS,
+)
+_gc_started: list[float] = []
+
+
+def _on_gc(phase: str, info: dict[str, Any]) -> None:
+    if phase == "start":
+        _gc_started[:] = [time.perf_counter()]
+    elif _gc_started:
+        GC_PAUSES.labels(str(info.get("generation", "?"))).observe(time.perf_counter() - _gc_started[0])
+
+
+def track_gc_pauses() -> None:
+    """Time every collection into ``accord_gc_pause_seconds`` (idempotent)."""
+    if _on_gc not in gc.callbacks:
+        gc.callbacks.append(_on_gc)
 
 
 class Metrics:

@@ -27,7 +27,7 @@ import zipfile
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -216,13 +216,49 @@ def _char_wb_ngrams(text: str, low: int, high: int) -> list[str]:
 
 
 # --- features and heads -----------------------------------------------------------------------
-@dataclass(frozen=True)
+_WORD_CACHE = 65_536  # distinct words whose character n-gram columns are remembered, per block
+
+
 class _Block:
-    analyze: Callable[[str], list[str]]
-    vocab: dict[str, int]  # term -> global column
-    idf: np.ndarray
-    spec: VectorizerSpec
-    offset: int
+    """One fitted vectoriser: its analyser, vocabulary (term -> global column) and idf weights."""
+
+    def __init__(
+        self,
+        analyze: Callable[[str], list[str]],
+        vocab: dict[str, int],
+        idf: np.ndarray,
+        spec: VectorizerSpec,
+        offset: int,
+    ) -> None:
+        self.analyze, self.vocab, self.idf, self.spec, self.offset = analyze, vocab, idf, spec, offset
+        self._word_columns: Callable[[str], tuple[tuple[int, int], ...]] | None = None
+        low, high = spec.ngram_range
+        if spec.analyzer == "char_wb" and spec.lowercase and spec.strip_accents is None:
+            # ``char_wb`` n-grams never cross a word, so a text's counts are the sum of its words'
+            # counts, and people reuse words: each word is analysed once (bounded LRU) instead of
+            # on every message. This was the screener's largest cost per message.
+            @lru_cache(maxsize=_WORD_CACHE)
+            def word_columns(word: str) -> tuple[tuple[int, int], ...]:
+                grams = Counter(_char_wb_grams(word, low, high))
+                return tuple((vocab[g], c) for g, c in grams.items() if g in vocab)
+
+            self._word_columns = word_columns
+
+    def counts(self, text: str) -> dict[int, int]:
+        """Column -> term count of ``text`` in this block (only terms in the vocabulary)."""
+        word_columns = self._word_columns
+        found: dict[int, int] = {}
+        if word_columns is not None:
+            get = found.get
+            for word in text.lower().split():
+                for column, count in word_columns(word):
+                    found[column] = get(column, 0) + count
+            return found
+        vocab = self.vocab
+        for term, count in Counter(self.analyze(text)).items():
+            if (index := vocab.get(term)) is not None:
+                found[index] = count
+        return found
 
 
 class _Features:
@@ -250,12 +286,12 @@ class _Features:
         all_idx: list[np.ndarray] = []
         all_val: list[np.ndarray] = []
         for block in self.blocks:
-            vocab, spec = block.vocab, block.spec
-            found = [(vocab[t], c) for t, c in Counter(block.analyze(text)).items() if t in vocab]
+            spec = block.spec
+            found = block.counts(text)
             if not found:
                 continue
-            idx = np.fromiter((i for i, _ in found), dtype=np.int64, count=len(found))
-            tf = np.fromiter((c for _, c in found), dtype=np.float64, count=len(found))
+            idx = np.fromiter(found.keys(), dtype=np.int64, count=len(found))
+            tf = np.fromiter(found.values(), dtype=np.float64, count=len(found))
             if spec.binary:
                 tf = np.ones_like(tf)
             weighted = (1.0 + np.log(tf) if spec.sublinear_tf else tf) * block.idf[idx - block.offset]

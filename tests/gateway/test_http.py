@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import stat
 from pathlib import Path
 from typing import Any
@@ -165,3 +166,18 @@ async def test_bootstrap_reviewer_token_file(tmp_path: Path) -> None:
         token = path.read_text().strip()
         cases = await gw.http.get("/v1/review/cases", headers={"Authorization": f"Bearer {token}"})
         assert cases.status_code == 200 and cases.json() == []
+
+
+async def test_the_gateway_runs_with_its_collector_threshold_and_restores_the_old_one() -> None:
+    before = gc.get_threshold()
+    async with running_gateway(make_settings(gc_young_threshold=12_345)) as gw:
+        assert gc.get_threshold() == (12_345, *before[1:])
+        assert (await gw.http.get("/healthz")).status_code == 200
+    assert gc.get_threshold() == before
+    async with running_gateway(make_settings(gc_young_threshold=0)) as gw:
+        assert gc.get_threshold() == before  # 0 keeps Python's own setting
+        gc.collect()  # a full collection: its pause is measured
+        metrics = (await gw.http.get("/metrics")).text
+    full = 'accord_gc_pause_seconds_count{generation="2"}'
+    pauses = [line for line in metrics.splitlines() if line.startswith(full)]
+    assert pauses and float(pauses[0].split()[-1]) >= 1, metrics
