@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from agents import guards
 from agents.guards import leak_problems, length_problems, normalise_words, soften, tone_problems, tone_signals
 
 HOSTILE = {
@@ -68,6 +71,21 @@ def test_problems_name_marker_ids_never_the_private_words() -> None:
     assert problems
     for problem in problems:
         assert "pathetic" not in problem and "useless" not in problem and "help" not in problem
+
+
+def test_remembered_tone_answers_match_a_fresh_check_and_keep_no_text() -> None:
+    from policies.lexicon import get_lexicon
+
+    texts = ["You never listen to me.", "I felt alone on Sunday.", "YOU ARE SO LAZY!!", "You always do this."]
+    for _ in range(2):  # the second round is answered from the memo
+        for text in texts:
+            assert tone_problems(text) == tone_problems(text, get_lexicon()), text
+    answer = tone_problems(texts[0])
+    answer.append("changed by the caller")
+    assert "changed by the caller" not in tone_problems(texts[0])  # callers get their own list
+    assert guards._TONE_MEMO and all(isinstance(k, bytes) and len(k) == 16 for k in guards._TONE_MEMO)
+    ids = [i for v in guards._TONE_MEMO.values() for i in v]
+    assert ids and all(re.fullmatch(r"[a-z_]+:[a-z0-9_]+", i) for i in ids)  # marker ids, never words
 
 
 def test_tone_signals_group_problems_for_pacing() -> None:
