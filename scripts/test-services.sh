@@ -15,3 +15,8 @@ if [ ! -x /usr/bin/chromium ]; then
   $(command -v sudo || true) apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $(command -v sudo || true) apt-get install -y -qq chromium chromium-driver
 fi
+if ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null 2>&1; then
+  echo "==> installing Debian's docker-compose (the tests validate docker-compose.yml with it)"
+  $(command -v sudo || true) apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $(command -v sudo || true) apt-get install -y -qq docker-compose
+fi

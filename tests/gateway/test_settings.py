@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 import warnings
 from pathlib import Path
 
@@ -89,3 +92,36 @@ def test_docker_compose_has_redis_gateway_and_a_model_profile() -> None:
     assert (ROOT / "Dockerfile").is_file()
     for volume in compose.get("volumes", {}):
         assert any(volume + ":" in v for s in services.values() for v in s.get("volumes", []))
+
+
+def _compose_command() -> list[str]:
+    """``docker compose`` (v2) where the plugin exists, else Debian's ``docker-compose``
+    (``scripts/test-services.sh`` installs it)."""
+    plugin = shutil.which("docker") and subprocess.run(["docker", "compose", "version"], capture_output=True)
+    if plugin and plugin.returncode == 0:
+        return ["docker", "compose"]
+    found = shutil.which("docker-compose")
+    assert found, "no docker compose: run scripts/test-services.sh"
+    return [found]
+
+
+def _compose_config(path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": os.environ["PATH"], "ACCORD_SECRET": "s" * 40}
+    command = [*_compose_command(), "-f", str(path), *extra, "config", "-q"]
+    return subprocess.run(command, capture_output=True, text=True, env=env, cwd=path.parent, timeout=60)
+
+
+@pytest.mark.parametrize("profile", [[], ["--profile", "model"]])
+def test_docker_compose_config_validates(profile: list[str]) -> None:
+    result = _compose_config(ROOT / "docker-compose.yml", *profile)
+    assert result.returncode == 0, result.stderr
+
+
+def test_docker_compose_validation_catches_a_broken_file(tmp_path: Path) -> None:
+    original = (ROOT / "docker-compose.yml").read_text(encoding="utf-8")
+    broken = original.replace("depends_on:", "depends_onn:", 1)
+    assert "depends_onn:" in broken
+    (tmp_path / "docker-compose.yml").write_text(broken, encoding="utf-8")
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n", encoding="utf-8")
+    result = _compose_config(tmp_path / "docker-compose.yml")
+    assert result.returncode != 0 and "depends_onn" in result.stderr + result.stdout
