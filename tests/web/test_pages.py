@@ -12,6 +12,7 @@ import json
 import re
 from typing import Any
 
+import httpx
 import pytest
 from playwright.sync_api import expect
 
@@ -314,6 +315,52 @@ def test_crisis_message_reviewer_and_quick_exit(web_gateway: WebGateway, browsin
     sam.get_by_role("button", name="Quick exit").click()
     expect(sam).to_have_url(gw.exit_url)
     assert sam.evaluate("sessionStorage.length") == 0
+
+
+def test_safety_follow_up_questions_are_answered_in_the_room(
+    web_gateway: WebGateway, browsing: Browsing
+) -> None:
+    gw = web_gateway
+    alex, sam = open_joint_room(browsing, gw)
+
+    # A passive wish to be gone: support and the C-SSRS follow-ups, privately; nothing is held yet.
+    say(alex, "Sometimes I wish I could just disappear.")
+    card = alex.locator("#private-log form.questions--followup")
+    expect(card).to_be_visible()
+    expect(alex.locator("#support")).to_be_visible()
+    visible = card.locator("fieldset.question:visible")
+    expect(visible).to_have_count(3)  # method, intent and plan are asked only after a yes to thoughts
+    expect(sam.locator("#private-log form.questions--followup")).to_have_count(0)
+    expect(stage(sam)).to_have_text("Talking together")
+
+    # Sending with nothing chosen is refused on the page and sends nothing.
+    card.get_by_role("button", name="Send my answers").click()
+    expect(alex.locator("#toasts")).to_contain_text("Choose an answer")
+    expect(card.get_by_role("button", name="Send my answers")).to_be_enabled()
+
+    thoughts = card.locator('fieldset[data-question="cssrs_thoughts"]')
+    thoughts.get_by_label("Yes", exact=True).check()
+    expect(visible).to_have_count(6)
+    card.locator('fieldset[data-question="cssrs_intent"]').get_by_label("Yes", exact=True).check()
+    browsing.screenshot(alex, "26-alex-follow-up-questions")
+    card.get_by_role("button", name="Send my answers").click()
+    expect(card.get_by_text("Thank you. Your answers are private.")).to_be_visible()
+
+    # Intent (C-SSRS item 4) brings a person in: a critical case, and Sam sees only an ordinary break.
+    expect(stage(sam)).to_have_text("On a break")
+    assert "disappear" not in sam.content()
+    token = gw.reviewer_token("rita")
+    response = httpx.get(f"{gw.url}/v1/review/cases", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200, response.text
+    cases = response.json()
+    assert [(c["severity"], c["categories"]) for c in cases] == [("critical", ["self_harm"])]
+
+    # Answered once: a reload shows the answers as sent, not a fresh form.
+    alex.reload()
+    expect(alex.locator("#conn")).to_have_text("Connected")
+    again = alex.locator("#private-log form.questions--followup")
+    expect(again).to_have_count(1)
+    expect(again.get_by_role("button", name="Send my answers")).to_be_hidden()
 
 
 def test_workplace_facilitator_sees_stage_agreements_and_outcome_only(

@@ -18,6 +18,7 @@
   const PAUSABLE = ["ready_check", "joint", "agreement"];
   const READY_STAGES = ["ready_check", "paused"];
   const INTAKE_KEY = `accord:intake:${sessionId}`;
+  const FOLLOWUP_KEY = `accord:followup:${sessionId}:`;
   const FRIENDLY = {
     rate_limited: "That was a lot at once. Take a breath, then try again in a moment.",
     frame_too_large: "That message is too long to send in one go. Could you split it up?",
@@ -239,10 +240,20 @@
     const list = $("resources");
     list.replaceChildren(...(frame.resources || []).map(resourceItem));
     const node = bubble("safety", "Support", frame.text, frame.at);
-    // Follow-up questions are asked here and answered in words, to the coach (no form, no frame).
-    const questions = (frame.questions || []).filter((q) => !q.ask_if).map((q) => q.text || q.question).filter(Boolean);
-    if (questions.length) node.insertBefore(el("ul", {}, questions.map((q) => el("li", { text: q }))), node.lastChild);
     addTo("private", node);
+    // The follow-up questions (C-SSRS) are answered here, privately: a "yes" to intent, a plan or
+    // recent behaviour brings a person in right away, so they must be answerable, not just shown.
+    const questions = frame.questions || [];
+    if (questions.length) {
+      const key = `${FOLLOWUP_KEY}${frame.seq}`;
+      const card = questionsCard("", questions, sessionStorage.getItem(key) === "done", {
+        kind: "followup",
+        save: "Send my answers",
+        skip: "Not now",
+        submit: (form, skip) => sendFollowup(form, skip, key),
+      });
+      addTo("private", card);
+    }
     if (state.loaded) $("support").scrollIntoView({ block: "start" });
   }
 
@@ -278,6 +289,7 @@
     if (frame.frame_type === "ready") state.ready = false;
     if (frame.frame_type === "share") for (const entry of state.drafts.values()) drawDraft(entry);
     if (frame.code === "intake_done") markIntakeDone();
+    if (frame.frame_type === "followup") reopenFollowup();
     updateControls();
     notify(FRIENDLY[frame.code] || sentence(frame.message) || "That did not go through. Please try again.");
   }
@@ -437,8 +449,9 @@
   }
 
   // --- intake (and follow-up) questions ----------------------------------------------------------
-  function questionsCard(text, questions, done) {
-    const form = el("form", { class: "form-card questions", novalidate: true });
+  function questionsCard(text, questions, done, options = {}) {
+    const { kind = "intake", save = "Save my answers", skip = "Skip these questions", submit = sendIntake } = options;
+    const form = el("form", { class: `form-card questions questions--${kind}`, novalidate: true });
     if (text) form.append(el("p", { text }));
     const prefix = `q${Math.random().toString(36).slice(2, 7)}`;
     questions.forEach((q, index) => {
@@ -467,10 +480,10 @@
     });
     const status = el("p", { class: "draft-status", hidden: !done, text: "Thank you. Your answers are private." });
     const actions = el("div", { class: "actions", hidden: done },
-      questions.length ? el("button", { type: "submit", class: "private" }, "Save my answers") : null,
-      el("button", { type: "button", class: "secondary", onclick: () => sendIntake(form, true) }, "Skip these questions"));
+      questions.length ? el("button", { type: "submit", class: "private" }, save) : null,
+      el("button", { type: "button", class: "secondary", onclick: () => submit(form, true) }, skip));
     form.append(actions, status);
-    form.addEventListener("submit", (event) => { event.preventDefault(); sendIntake(form, false); });
+    form.addEventListener("submit", (event) => { event.preventDefault(); submit(form, false); });
     if (done) {
       form.dataset.done = "true";
       for (const input of form.querySelectorAll("input")) input.disabled = true;
@@ -478,27 +491,61 @@
     return form;
   }
 
+  function answersOf(form) {
+    const answers = {};
+    for (const input of form.querySelectorAll("input[type=radio]:checked")) {
+      answers[input.dataset.question] = input.value === "yes" ? true : input.value === "no" ? false : null;
+    }
+    return answers;
+  }
+
   function sendIntake(form, skip) {
     const frame = { type: "intake", skip };
-    if (!skip) {
-      frame.answers = {};
-      for (const input of form.querySelectorAll("input[type=radio]:checked")) {
-        frame.answers[input.dataset.question] = input.value === "yes" ? true : input.value === "no" ? false : null;
-      }
-    }
+    if (!skip) frame.answers = answersOf(form);
     if (!send(frame)) return;
     markIntakeDone();
   }
 
+  function sendFollowup(form, skip, key) {
+    if (!skip) {
+      const answers = answersOf(form);
+      if (!Object.keys(answers).length) {
+        notify("Choose an answer to at least one question, or press Not now.");
+        return;
+      }
+      if (!send({ type: "followup", answers })) return;
+    }
+    sessionStorage.setItem(key, "done");
+    form.dataset.key = key;
+    markFormDone(form, skip ? "That's all right. The support above stays here for you." : null);
+  }
+
+  function reopenFollowup() {
+    // The server refused the answers (the error frame says why): let the person answer again.
+    const forms = document.querySelectorAll("form.questions--followup[data-done=true]");
+    const form = forms[forms.length - 1];
+    if (!form) return;
+    if (form.dataset.key) sessionStorage.removeItem(form.dataset.key);
+    delete form.dataset.done;
+    for (const input of form.querySelectorAll("input, button")) input.disabled = false;
+    form.querySelector(".actions").hidden = false;
+    form.querySelector(".draft-status").hidden = true;
+  }
+
+  function markFormDone(form, message) {
+    form.dataset.done = "true";
+    for (const input of form.querySelectorAll("input, button")) input.disabled = true;
+    const [actions, status] = [form.querySelector(".actions"), form.querySelector(".draft-status")];
+    if (actions) actions.hidden = true;
+    if (status) {
+      if (message) status.textContent = message;
+      status.hidden = false;
+    }
+  }
+
   function markIntakeDone() {
     sessionStorage.setItem(INTAKE_KEY, "done");
-    for (const form of document.querySelectorAll("form.questions")) {
-      form.dataset.done = "true";
-      for (const input of form.querySelectorAll("input, button")) input.disabled = true;
-      const [actions, status] = [form.querySelector(".actions"), form.querySelector(".draft-status")];
-      if (actions) actions.hidden = true;
-      if (status) status.hidden = false;
-    }
+    for (const form of document.querySelectorAll("form.questions--intake")) markFormDone(form, null);
   }
 
   // --- controls: say, pause, ready, end -------------------------------------------------------------
