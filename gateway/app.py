@@ -25,13 +25,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from agents.roles import Roles
 from gateway.auth import TokenSigner
 from gateway.http_errors import ErrorResponse, error_response, install_error_handlers
-from gateway.limits import PartyLimiter
+from gateway.limits import PartyLimiter, RateLimiter, RedisPartyLimiter
 from gateway.logging import configure_logging, get_logger
 from gateway.metrics import Metrics, track_gc_pauses
 from gateway.rooms import RoomRegistry
 from gateway.settings import Settings
 from orchestrator.clock import Clock, ManualClock, RealClock
 from orchestrator.models import Role
+from orchestrator.redis_store import RedisStore
 from orchestrator.review import MemoryReviewQueue, ReviewQueue
 from orchestrator.session import SessionService
 from orchestrator.store import SessionStore
@@ -89,6 +90,7 @@ def create_app(
             roles = _build_roles(settings)
         app.state.store = store
         app.state.review = review
+        app.state.limiter = _limiter(settings, store)
         app.state.service = SessionService(store, roles, clock, protocols=_protocols(settings), review=review)
 
     @asynccontextmanager
@@ -141,7 +143,7 @@ def create_app(
     app.state.clock = clock
     app.state.signer = signer
     app.state.metrics = metrics
-    app.state.limiter = PartyLimiter(settings.messages_per_second, settings.messages_burst)
+    app.state.limiter = _limiter(settings, store)
     app.state.rooms = RoomRegistry()
 
     install_error_handlers(app)
@@ -219,6 +221,17 @@ def _write_bootstrap_token(settings: Settings, signer: TokenSigner) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(token + "\n")
     log.info("reviewer_token_written", reviewer=settings.bootstrap_reviewer, path=str(path))
+
+
+def _limiter(settings: Settings, store: SessionStore | None) -> RateLimiter:
+    """Rate-limit buckets where the sessions live: in Redis when it is the store (one bucket per
+    party across every node), else in this process."""
+    local = PartyLimiter(settings.messages_per_second, settings.messages_burst)
+    if not isinstance(store, RedisStore):
+        return local
+    return RedisPartyLimiter(
+        store.client, store.prefix, settings.messages_per_second, settings.messages_burst, fallback=local
+    )
 
 
 async def _tick_forever(service: SessionService, settings: Settings) -> None:

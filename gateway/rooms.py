@@ -36,7 +36,7 @@ from gateway.auth import (
     require_session_member,
     token_from_websocket,
 )
-from gateway.limits import PartyLimiter
+from gateway.limits import RateLimiter
 from gateway.logging import get_logger
 from gateway.metrics import Metrics
 from gateway.protocol import (
@@ -210,7 +210,7 @@ class RoomConnection:
         service: SessionService,
         settings: Settings,
         metrics: Metrics,
-        limiter: PartyLimiter,
+        limiter: RateLimiter,
         session_id: str,
         principal: Principal,
         after_seq: int | None,
@@ -392,7 +392,7 @@ class RoomConnection:
 
     async def _handle_raw(self, raw: str | bytes) -> None:
         size = len(raw) if isinstance(raw, bytes) or raw.isascii() else len(raw.encode("utf-8"))
-        if not self.limiter.allow(self.session_id, self.room):
+        if not await self.limiter.allow(self.session_id, self.room):
             self._error(
                 "rate_limited",
                 f"at most {self.settings.messages_per_second:g} frames per second "

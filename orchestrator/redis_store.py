@@ -191,6 +191,11 @@ class RedisStore(SessionStore):
         self._delete = self._client.register_script(_DELETE)
         self._feed = RedisFeed(self._client, subscribe_timeout)
 
+    @property
+    def client(self) -> aioredis.Redis:
+        """The command client (for gateway features that share this Redis, e.g. rate limits)."""
+        return self._client
+
     @classmethod
     async def connect(cls, url: str = DEFAULT_URL, prefix: str = "accord:", **options: Any) -> RedisStore:
         """Open a store and check that Redis answers; raises ``StoreUnavailable`` if it does not."""
