@@ -1,26 +1,15 @@
-"""Requests and stand-in roles shared by the LLM role tests (imported as ``llm_helpers``)."""
+"""Requests and model answers shared by the LLM role tests (imported as ``llm_helpers``).
+
+The roles themselves are always the real ones; the only stand-in is ``agents.testing.ScriptedModelClient``.
+"""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from agents.interfaces import (
-    ApprovedItem,
-    Coach,
-    CoachReply,
-    CoachRequest,
-    ComposeRequest,
-    ComposeResult,
-    Mediator,
-    SafetyScreener,
-    ScreenRequest,
-    Turn,
-)
-from orchestrator.models import Mode, Severity, Verdict
-
-BUILTIN_COACH_TEXT = "Builtin coach: that sounds heavy. What matters most to you here?"
-BUILTIN_MEDIATOR_TEXT = "Builtin mediator: Alex wrote something for Sam."
+from agents.interfaces import ApprovedItem, CoachRequest, ComposeRequest, Turn
+from orchestrator.models import Mode
 
 
 def coach_request(**overrides: Any) -> CoachRequest:
@@ -79,36 +68,3 @@ def faithful_mediation(
         {"text": f"{opening} {quotes} What would help you both next?", "agreements": agreements}
     )
 
-
-class FixedCoach(Coach):
-    """Stands in for the builtin coach: one recognisable reply."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-
-    async def respond(self, request: CoachRequest) -> CoachReply:
-        self.calls += 1
-        return CoachReply(text=BUILTIN_COACH_TEXT)
-
-
-class FixedMediator(Mediator):
-    def __init__(self) -> None:
-        self.calls = 0
-
-    async def compose(self, request: ComposeRequest) -> ComposeResult:
-        self.calls += 1
-        return ComposeResult(text=BUILTIN_MEDIATOR_TEXT)
-
-
-class WordScreener(SafetyScreener):
-    """Flags (``high``) any text containing one of ``words``; records what it screened."""
-
-    def __init__(self, *words: str) -> None:
-        self.words = [w.lower() for w in words]
-        self.seen: list[ScreenRequest] = []
-
-    async def screen(self, request: ScreenRequest) -> Verdict:
-        self.seen.append(request)
-        if any(w in request.text.lower() for w in self.words):
-            return Verdict(severity=Severity.HIGH, categories=["violence"], layer="rules")
-        return Verdict()
