@@ -69,6 +69,7 @@ async def test_local_mediator_composes(local_roles) -> None:  # type: ignore[no-
     assert result.text.strip()
 
 
+@pytest.mark.timeout(900)  # every model turn may run to its 20 s role timeout on 2 cores: minutes in all
 def test_local_demo_runs_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("llama_cpp", reason="the local extra is not installed: pip install 'accord[local]'")
     from gateway.demo import run_demo
