@@ -28,7 +28,7 @@ import structlog
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gateway_bench import LINES  # noqa: E402
+from load import LINES  # noqa: E402
 
 from agents.factory import build_roles  # noqa: E402
 from gateway.settings import Settings  # noqa: E402
