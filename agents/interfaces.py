@@ -34,6 +34,29 @@ class Turn(BaseModel):
     text: str
 
 
+class BreakFacts(BaseModel):
+    """A break as this party's room shows it. A safety hold on the other side reads exactly like
+    their ordinary break here (docs/design.md): no reason, only who paused and when it ends."""
+
+    by: Literal["you", "other"]
+    due_back: str  # HH:MM, as the room's break notice shows it
+    minutes: float
+
+
+class SessionFacts(BaseModel):
+    """What this party may know about the session, for the coach: never the other room's private
+    words, drafts or safety state, only what this party's own room already shows them."""
+
+    on_break: BreakFacts | None = None
+    other_ready: bool = False  # the other said they are ready (shown to this room as a notice)
+    other_shared: bool = False  # the other's approved words were shared since this party last wrote
+    agreements_open: int = 0  # proposed agreements waiting for answers
+    agreements_accepted: int = 0  # accepted by both
+    drafts_pending: int = 0  # this party's drafts not yet decided
+    drafts_waiting: int = 0  # approved by this party, waiting for the shared room
+    drafts_shared: int = 0  # approved by this party and already shared
+
+
 class CoachRequest(BaseModel):
     mode: Mode
     party_name: str
@@ -48,6 +71,10 @@ class CoachRequest(BaseModel):
     concern: bool = False  # the screener saw something worth attending to (severity concern)
     parts_language: bool = True
     paused: bool = False
+    session: SessionFacts = Field(default_factory=SessionFacts)
+    # this room's turns before ``history`` (oldest first): the builtin coach remembers the whole
+    # session, a model sees only the recent ``history``
+    earlier_turns: list[Turn] = Field(default_factory=list)
 
 
 class DraftProposal(BaseModel):

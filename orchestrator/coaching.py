@@ -17,14 +17,49 @@ from __future__ import annotations
 import structlog
 
 from agents.guarded import GuardContext, GuardedCoach
-from agents.interfaces import CoachReply, CoachRequest
-from orchestrator import metrics
+from agents.interfaces import BreakFacts, CoachReply, CoachRequest, SessionFacts
+from orchestrator import metrics, notices
 from orchestrator.clock import Clock
 from orchestrator.errors import StoreUnavailable
 from orchestrator.events import CoachPartialEvent
+from orchestrator.models import AgreementStatus, DraftStatus, Party, SessionState, Stage
 from orchestrator.store import SessionStore
 
 log = structlog.get_logger("accord.coaching")
+
+_HIDDEN = (Stage.HELD, Stage.SEPARATE)
+
+
+def session_facts(state: SessionState, party: Party, break_minutes: float) -> SessionFacts:
+    """What ``party``'s coach may know about the session: only what ``party``'s own room shows.
+
+    Never the other room's words, drafts or safety state. A hold on the other side reads exactly
+    like their ordinary break (docs/design.md): the stage this room is shown, the same end time,
+    no reason; and the other's readiness is not reported while a hold is in place (their room would
+    not have told this one either).
+    """
+    other = state.other(party.id)
+    on_break = None
+    if notices.room_stage(state, party) == Stage.PAUSED.value and state.timeout is not None:
+        on_break = BreakFacts(
+            by="you" if state.timeout.started_by == party.id else "other",
+            due_back=notices.clock_text(state.timeout.ends_at),
+            minutes=break_minutes,
+        )
+    spoke = [t.at for t in party.history[:-1] if t.speaker == "party"]
+    since = spoke[-1] if spoke else party.joined_at
+    mine = [d for d in state.drafts.values() if d.author == party.id]
+    queued = set(state.queued_draft_ids)
+    return SessionFacts(
+        on_break=on_break,
+        other_ready=bool(other and other.ready and state.stage not in _HIDDEN),
+        other_shared=bool(other) and any(m.at > since and other.id in m.authors for m in state.shared if other),
+        agreements_open=sum(a.status is AgreementStatus.PROPOSED for a in state.agreements.values()),
+        agreements_accepted=sum(a.status is AgreementStatus.ACCEPTED for a in state.agreements.values()),
+        drafts_pending=sum(d.status is DraftStatus.PENDING for d in mine),
+        drafts_waiting=sum(d.status is DraftStatus.SENT and d.id in queued for d in mine),
+        drafts_shared=sum(d.shared_message_id is not None for d in mine),
+    )
 
 
 async def streamed_reply(

@@ -54,6 +54,7 @@ log = structlog.get_logger("accord.session")
 _SHARING = (Stage.JOINT, Stage.AGREEMENT)
 _PAUSABLE = (Stage.READY_CHECK, Stage.JOINT, Stage.AGREEMENT)
 _SEEN_IDS_KEPT = 500
+_EARLIER_TURNS_KEPT = 200  # the builtin coach's memory of a long session (a model sees ``history``)
 
 
 class SessionService(Holds, PartyData):
@@ -186,20 +187,24 @@ class SessionService(Holds, PartyData):
             cycle_role = "withdrawer"
             party.cycle_role_pending = None
         limit = self.protocols.limits.history_turns_for_coach
+        before = [Turn(speaker=t.speaker, text=t.text) for t in party.history[:-1]]
+        shown = notices.room_stage(state, party)
         request = CoachRequest(
             mode=state.mode,
             party_name=party.name,
             other_name=other.name if other else None,
-            stage=notices.room_stage(state, party),
+            stage=shown,
             text=text,
-            history=[Turn(speaker=t.speaker, text=t.text) for t in party.history[:-1][-limit:]],
+            history=before[-limit:],
+            earlier_turns=before[:-limit][-_EARLIER_TURNS_KEPT:],
+            session=coaching.session_facts(state, party, protocol.pacing.break_minutes),
             turn_index=party.coach_turns,
             flooded=reading.flooded,
             flood_signals=reading.signals,
             cycle_role=cycle_role,
             concern=verdict.severity.value == "concern",
             parts_language=protocol.parts_language,
-            paused=state.stage is Stage.PAUSED,
+            paused=shown == Stage.PAUSED.value,  # a hold on the other side reads like their break
         )
         reply = await _timed(
             metrics.STAGE_LATENCY.labels("coach"), self._ask_coach(state, party, request, message_id)

@@ -131,13 +131,22 @@ class Marker(_Strict):
 
 
 class Horseman(_Strict):
-    """One of Gottman's Four Horsemen, how to spot it, and its antidote."""
+    """One of Gottman's Four Horsemen, how to spot it, and its antidote.
+
+    ``markers`` are tone problems anywhere (a shared message carrying one goes back to its author);
+    ``cues`` are softer signs the coach recognises in private ("my phone was in my bag") that would
+    be unfair to block in a shared message."""
 
     antidote: str
     markers: list[Marker] = Field(min_length=1)
+    cues: list[Marker] = Field(default_factory=list)
 
     def find(self, prepared: str) -> list[str]:
         return [m.id for m in self.markers if m.regex.search(prepared)]
+
+    def recognise(self, prepared: str) -> list[str]:
+        """Markers and cues: what the coach reads in a private message."""
+        return self.find(prepared) + [m.id for m in self.cues if m.regex.search(prepared)]
 
 
 class Horsemen(_Strict):
@@ -242,6 +251,8 @@ class Feeling(_Strict):
 
     words: list[str] = Field(min_length=1)
     workplace: list[str] = Field(min_length=1)
+    # other true feeling words people use for this group; the coach mirrors them back as said
+    said: list[str] = Field(default_factory=list)
     part: str  # adjective for parts language: "my anxious part"
     cues: list[str] = Field(min_length=1)
     needs: list[str] = Field(min_length=1)
@@ -269,11 +280,22 @@ class Need(_Strict):
     reflect_workplace: str | None = None
     because_workplace: str | None = None
     cues: list[str] = Field(default_factory=list)
+    # doable requests in neutral words only (drafts.neutral_words): after "Would you be willing to"
+    asks: list[str] = Field(min_length=2)
 
     @field_validator("cues")
     @classmethod
     def _cues_compile(cls, value: list[str]) -> list[str]:
         return _check_patterns(value)
+
+    @field_validator("asks")
+    @classmethod
+    def _asks(cls, value: list[str]) -> list[str]:
+        check_templates(value, set())
+        for clause in value:
+            if clause[-1] in ".?!,;:" or clause.lower().startswith("would you"):
+                raise ValueError(f"asks clause {clause!r} must be a bare clause (no 'would you', no final punctuation)")
+        return value
 
     @cached_property
     def regexes(self) -> list[LexPattern]:
@@ -417,6 +439,7 @@ class Lexicon(_Strict):
     cycle_topics: CycleTopics
     short_inputs: ShortInputs
     questions: Kinds
+    process_questions: Kinds  # questions about the process itself, answered from the session's state
     positive: Positive
     coach: CoachPhrases
     drafts: DraftPhrases
@@ -454,6 +477,9 @@ class Lexicon(_Strict):
         for kind in self.questions.kinds:
             if kind not in self.coach.questions.kinds:
                 problems.append(f"coach.questions: no replies for question kind {kind!r}")
+        for kind in self.process_questions.kinds:
+            if kind not in self.coach.process.kinds:
+                problems.append(f"coach.process: no answers for process question kind {kind!r}")
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -153,11 +153,82 @@ class Cycle(_Checked):
     withdrawer: Variants
 
 
+class ProcessAnswers(_Checked):
+    """Answers to questions about the process, one list per state of the session (as this party may
+    know it). ``{due_back}`` is the break's end as the room's notice shows it (HH:MM)."""
+
+    SPEC: ClassVar[dict[str, Spec]] = {
+        "leaving_break": _spec("other due_back minutes", "other due_back", 3),
+        "leaving_not_joined": _spec("other", "", 3),
+        "leaving_present": _spec("other", "other", 3),
+        "leaving_self_break": _spec("other due_back", "due_back", 3),
+        "reassurance": _spec("other", "", 4),
+        "when_back_other": _spec("other due_back minutes", "due_back", 3),
+        "when_back_self": _spec("other due_back minutes", "due_back", 3),
+        "when_back_none": _spec("other", "", 3),
+        "see_this": _spec("other", "", 3),
+        "see_this_not_joined": _spec("other", "", 3),
+        "see_this_pending": _spec("other", "", 3),
+        "see_this_waiting": _spec("other", "", 3),
+        "see_this_shared": _spec("other", "", 3),
+        "take_back_none": _spec("other", "", 3),
+        "take_back_pending": _spec("other", "", 3),
+        "take_back_waiting": _spec("other", "", 3),
+        "take_back_shared": _spec("other", "", 3),
+    }
+    leaving_break: list[str]
+    leaving_not_joined: list[str]
+    leaving_present: list[str]
+    leaving_self_break: list[str]
+    reassurance: list[str]
+    when_back_other: list[str]
+    when_back_self: list[str]
+    when_back_none: list[str]
+    see_this: list[str]
+    see_this_not_joined: list[str]
+    see_this_pending: list[str]
+    see_this_waiting: list[str]
+    see_this_shared: list[str]
+    take_back_none: list[str]
+    take_back_pending: list[str]
+    take_back_waiting: list[str]
+    take_back_shared: list[str]
+    # what happens next, per stage as this room shows it (plus the two sides of a break)
+    what_next: dict[str, list[str]]
+
+    @field_validator("what_next")
+    @classmethod
+    def _what_next(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        needed = {"intake", "waiting", "ready_check", "joint", "agreement", "paused_other", "paused_self", "closed"}
+        missing = needed - set(value)
+        if missing:
+            raise ValueError(f"what_next needs answers for {sorted(missing)}")
+        for templates in value.values():
+            check_templates(templates, {"other", "due_back", "minutes"}, set(), 2)
+        return value
+
+    # process kinds that have answers (the lexicon checks its process questions against these)
+    @property
+    def kinds(self) -> set[str]:
+        return {"leaving", "when_back", "see_this", "take_back", "what_next"}
+
+
 class CoachPhrases(_Checked):
     """What the builtin coach says around the draft."""
 
     SPEC: ClassVar[dict[str, Spec]] = {
-        "reflections": _spec("feelings need situation other", "feelings need", 10),
+        "reflections": _spec("feelings need situation other", "feelings need situation", 10),
+        "reflections_brief": _spec("feelings need other", "feelings need", 8),
+        "reflections_situation": _spec("situation need other", "situation", 8),
+        "tentative": _spec("guess other", "guess", 6),
+        "defended": _spec("situation other", "situation", 6),
+        "ownership_hints": _spec("own other", "own", 6),
+        "return_questions": _spec("other", "", 6),
+        "break_other": _spec("other due_back minutes", "due_back", 4),
+        "break_self": _spec("other due_back minutes", "due_back", 4),
+        "other_shared": _spec("other", "", 4),
+        "agreement_accepted": _spec("other", "", 4),
+        "unnamed_feeling_notes": _spec("other", "", 4),
         "validations": _spec("other", "", 10),
         "validations_parts": _spec("other", "", 10),
         "follow_ups": _spec("other", "", 10),
@@ -170,7 +241,20 @@ class CoachPhrases(_Checked):
         "questions": _spec("other", "", 4),
     }
     default_other: dict[Mode, str]  # "your partner" / "your colleague" while the other is not there
+    # {situation} is the person's own account, {feelings} their own feeling words
     reflections: Variants
+    reflections_brief: Variants  # feelings given, no situation yet
+    reflections_situation: Variants  # a situation, no feeling words: a tentative question follows
+    tentative: Variants  # "might it have felt {guess}?": a guess offered, never asserted
+    defended: Variants  # defensiveness: the wish to be understood, in their own words
+    ownership_hints: Variants  # the antidote to defensiveness, with a sentence they could own
+    return_questions: Variants  # stonewalling: when could they come back?
+    break_other: Variants  # the other person is on a break (a held session reads the same)
+    break_self: Variants
+    other_shared: Variants
+    agreement_accepted: Variants
+    unnamed_feeling_notes: Variants  # the draft leaves the feeling for them to name
+    process: ProcessAnswers
     validations: Variants
     validations_parts: list[str]
     reality_tests: RealityTests
@@ -187,18 +271,36 @@ class CoachPhrases(_Checked):
 
 
 class DraftPhrases(_Checked):
-    """The NVC frames a draft is built from: observation, feeling, need, then the request."""
+    """The NVC frames a draft is built from: observation, feeling, need, then the request.
+
+    Every word a frame adds must be in ``neutral_words``: the grounding guard
+    (:mod:`agents.builtin.grounding`) allows a draft no other words than the author's own."""
 
     SPEC: ClassVar[dict[str, Spec]] = {
         "frames": _spec("observation feelings because", "observation feelings because", 6),
+        "frames_unnamed": _spec("observation because", "observation because", 4),
         "parts_frames": _spec("observation feelings because part need_noun", "observation", 6),
+        "parts_frames_unnamed": _spec("observation because", "observation", 4),
+        "neutral_observations": _spec("", "", 3),
         "request_frames": _spec("request", "request", 6),
         "repairs": _spec("", "", 4),
+        "ownership_acts": _spec("act", "act", 4),
+        "ownerships": _spec("", "", 4),
+        "pauses_timed": _spec("when", "when", 4),
+        "pauses": _spec("", "", 4),
     }
     frames: Variants
+    frames_unnamed: Variants  # no feeling words from the author: the draft does not supply one
     parts_frames: list[str]
+    parts_frames_unnamed: list[str]
+    neutral_observations: Variants  # when the author gave no situation the draft can use
     request_frames: Variants
     repairs: Variants
+    ownership_acts: Variants  # defensiveness: owning a part, with the act the author denied
+    ownerships: Variants
+    pauses_timed: Variants  # stonewalling: a pause with the return time the author named
+    pauses: Variants
+    neutral_words: list[str] = Field(min_length=50)
 
 
 class MutualRules(Strict):

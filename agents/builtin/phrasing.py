@@ -9,6 +9,7 @@ appear in the recent conversation is skipped as well (that covers restarts and s
 from __future__ import annotations
 
 import re
+import string
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -109,7 +110,9 @@ class Picker:
     def __init__(self, seed: str, turn: int, recent: Iterable[str] = ()) -> None:
         self.seed = seed
         self.turn = max(0, turn)
+        recent = list(recent)
         self.avoid: set[str] = {sentence_key(s) for text in recent for s in sentences(text)}
+        self.heard = " | ".join(" ".join(re.findall(r"\w+", text.lower())) for text in recent)
 
     def _start(self, slot: str, count: int) -> int:
         return (stable_hash(self.seed, slot) + self.turn) % count
@@ -133,3 +136,32 @@ class Picker:
                 return rendered
         assert first is not None  # lists are never empty (the lexicon requires variants)
         return first
+
+    def fresh(self, slot: str, variants: Sequence[str], **fill: str) -> str | None:
+        """Like :meth:`pick`, but ``None`` when every variant was already said: for sentences a
+        reply can do without, so a long session leaves them out rather than repeat one."""
+        count = len(variants)
+        start = self._start(slot, count)
+        for step in range(count):
+            rendered = render(variants[(start + step) % count], fill)
+            keys = {sentence_key(s) for s in sentences(rendered.replace(VERBATIM, ""))}
+            if not keys & self.avoid:
+                self.avoid |= keys
+                return rendered
+        return None
+
+    def said_before(self, variants: Sequence[str], **fill: str) -> bool:
+        """Whether any variant was said earlier in the conversation; placeholders not in ``fill``
+        match anything ("might it have felt {guess}?" was asked, whatever the guess was)."""
+        for variant in variants:
+            pattern = ""
+            for literal, name, _, _ in string.Formatter().parse(variant):
+                pattern += re.escape(" ".join(re.findall(r"\w+", literal.lower())))
+                if name is not None:
+                    value = fill.get(name)
+                    pattern += re.escape(" ".join(re.findall(r"\w+", value.lower()))) if value else ".+?"
+                pattern += " ?"
+            pattern = pattern.replace("\\ ", " ").strip()
+            if pattern and re.search(pattern, self.heard):
+                return True
+        return False

@@ -37,6 +37,8 @@ class Reading:
     short_kind: str | None
     question_kind: str | None
     word_count: int
+    process_kind: str | None = None  # a question about the process itself ("is he leaving?")
+    need_stated: bool = False  # the message names a need itself ("I need space")
 
     @property
     def markers(self) -> list[str]:
@@ -113,7 +115,7 @@ def read_message(text: str, mode: Mode, lexicon: Lexicon | None = None) -> Readi
     prepared = prepare(text)
     word_count = len(_WORDS.findall(prepared))
 
-    horsemen = {name: tuple(found) for name, h in lex.horsemen.items() if (found := h.find(prepared))}
+    horsemen = {name: tuple(found) for name, h in lex.horsemen.items() if (found := h.recognise(prepared))}
     if lex.insults.search(prepared):
         horsemen["contempt"] = horsemen.get("contempt", ()) + ("name_calling",)
     directed = tuple(lex.absolutes.find_directed(prepared))
@@ -190,4 +192,6 @@ def read_message(text: str, mode: Mode, lexicon: Lexicon | None = None) -> Readi
         short_kind=short_kind,
         question_kind=lex.questions.classify(prepared),
         word_count=word_count,
+        process_kind=lex.process_questions.classify(prepared),
+        need_stated=bool(need_hits),
     )
