@@ -221,6 +221,7 @@ class CoachPhrases(_Checked):
         "reflections_brief": _spec("feelings need other", "feelings need", 8),
         "reflections_situation": _spec("situation need other", "situation", 8),
         "tentative": _spec("guess other", "guess", 6),
+        "needs_heard": _spec("need other", "need", 6),
         "defended": _spec("situation other", "situation", 6),
         "ownership_hints": _spec("own other", "own", 6),
         "return_questions": _spec("other", "", 6),
@@ -246,6 +247,7 @@ class CoachPhrases(_Checked):
     reflections_brief: Variants  # feelings given, no situation yet
     reflections_situation: Variants  # a situation, no feeling words: a tentative question follows
     tentative: Variants  # "might it have felt {guess}?": a guess offered, never asserted
+    needs_heard: Variants  # the need they named, said back in their words
     defended: Variants  # defensiveness: the wish to be understood, in their own words
     ownership_hints: Variants  # the antidote to defensiveness, with a sentence they could own
     return_questions: Variants  # stonewalling: when could they come back?

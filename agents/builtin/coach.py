@@ -188,7 +188,10 @@ class BuiltinCoach(RoleAgent[CoachRequest, CoachReply], Coach):
         if draft is not None:
             if (line := t.fresh("draft_offer", phrases.draft_offers.for_mode(mode))) is not None:
                 lines.append(line)
-            if stance == "nvc" and not t.own.feelings and not t.asked(phrases.unnamed_feeling_notes.for_mode(mode)):
+            # once a session: without any history to check, only on the first reply
+            seen = bool(req.history or req.earlier_turns) or req.turn_index == 0
+            notes = phrases.unnamed_feeling_notes.for_mode(mode)
+            if stance == "nvc" and not t.own.feelings and seen and not t.asked(notes):
                 if (line := t.fresh("unnamed", phrases.unnamed_feeling_notes.for_mode(mode))) is not None:
                     lines.append(line)
             if req.other_name is None:
@@ -247,7 +250,10 @@ class BuiltinCoach(RoleAgent[CoachRequest, CoachReply], Coach):
             lines.append(t.pick("reflection_situation", phrases.reflections_situation.for_mode(mode), situation=account))
         tentative = phrases.tentative.for_mode(mode)
         recently = t.picker.said_before(tentative) and t.req.turn_index > 0 and self._asked_last(t, tentative)
-        if ask and (account or t.reading.complaint) and not recently:
+        if t.own.need and t.reading.need_stated:
+            lines.append(t.pick("need_heard", phrases.needs_heard.for_mode(mode), need=t.own.need))
+        memory = bool(t.req.history or t.req.earlier_turns) or t.req.turn_index == 0
+        if ask and memory and (account or t.reading.complaint) and not recently:
             guess = self._guess(t)
             if guess and not t.picker.said_before(tentative, guess=guess):
                 lines.append(t.pick("tentative", tentative, guess=guess))

@@ -46,7 +46,9 @@ _NO_OBSERVATION = re.compile(
     r"seems|apparently|always|never|every time|constantly|everything|nothing|nobody|no one|anymore|"
     # evaluations dressed as facts (NVC's faux feelings) are not observations
     r"ignor\w*|abandon\w*|betray\w*|disrespect\w*|manipulat\w*|neglect\w*|gaslight\w*|used me|"
-    r"doesnt care|dont care|didnt care|selfish|lazy|rude)\b"
+    r"doesnt care|dont care|didnt care|selfish|lazy|rude|miss|missed|missing|"
+    # a need or a wish is not an account of what happened (it is mirrored as the need)
+    r"(i|we) (just |really |only )?(need|want|wish|would like|d like))\b"
 )
 _SELF_START = ("i", "im", "ive", "id", "my", "we", "were", "our")
 _DENIED = re.compile(

@@ -90,51 +90,61 @@ def feeling_words(mode: Mode) -> set[str]:
     return {w for f in LEX.feelings.values() for w in f.for_mode(mode)}
 
 
-# --- reflect first, then draft ------------------------------------------------------------------
+# --- reflect first, in their own words, then draft ----------------------------------------------
+def own_feeling_words(text: str) -> list[str]:
+    from agents.builtin.listening import own_feelings
+
+    return [w for w, _ in own_feelings(text, LEX)]
+
+
 @pytest.mark.parametrize("text", COUPLE_MESSAGES[:6] + WORKPLACE_MESSAGES[:3])
-def test_reply_reflects_a_feeling_and_need_before_the_draft(text: str) -> None:
+def test_reply_reflects_before_the_draft_and_never_asserts_an_unnamed_feeling(text: str) -> None:
     mode = Mode.WORKPLACE if text in WORKPLACE_MESSAGES else Mode.COUPLE
     reply = ask(text, mode)
-    first = sentences(reply.text)[0].lower()
-    assert any(re.search(rf"\b{re.escape(w)}\b", first) for w in feeling_words(mode)), first
-    reflected_need = any(n.reflect_for(mode).lower() in reply.text.lower() for n in LEX.needs.values())
-    assert reflected_need, reply.text
     assert reply.draft is not None
     offers = [o.format(other="Sam") for o in LEX.coach.draft_offers.for_mode(mode)]
-    assert any(o in reply.text for o in offers)
-    assert reply.text.index(sentences(reply.text)[0]) < min(
-        reply.text.index(o) for o in offers if o in reply.text
-    )
+    offered = [reply.text.index(o) for o in offers if o in reply.text]
+    assert offered and reply.text.index(sentences(reply.text)[0]) < min(offered)
+    own = own_feeling_words(text)
+    first = sentences(reply.text)[0].lower()
+    if own:  # their own feeling word is mirrored first
+        assert any(w in first for w in own), first
+    else:  # no feeling named: a tentative question, and no feeling word in the draft
+        assert "?" in reply.text.split(sentences(reply.text)[-1])[0] + sentences(reply.text)[-1]
+        draft_words = set(re.findall(r"[a-z]+", reply.draft.text.lower()))
+        assert not draft_words & feeling_words(mode), reply.draft.text
 
 
 def test_reflection_is_drawn_from_the_message_not_generic() -> None:
     assert "lonely" in ask("I feel so lonely when he's on his phone all evening").text.split(".")[0]
-    credit = ask("Jordan took credit for my analysis again", Mode.WORKPLACE).text
-    assert "recognition" in credit and "contribution" in credit
+    credit = ask("Jordan took credit for my analysis again", Mode.WORKPLACE, other_name="Jordan").text
+    assert "Jordan took credit for your analysis again" in credit
+    assert "contribution" not in credit  # the old stock situation ("your contribution doesn't get named")
     space = ask("I just need some space, it's too much").text
-    assert "overwhelmed" in space and "room to breathe" in space
+    assert "some space" in space
 
 
-def test_drafts_have_observation_feeling_need_and_request() -> None:
+def test_drafts_have_observation_need_and_request_from_the_authors_words() -> None:
+    from agents.builtin.grounding import invented_words
+
     for text in COUPLE_MESSAGES:
         reply = ask(text, parts_language=False)
         draft = reply.draft
         assert draft is not None and draft.kind == "request" and draft.request
-        topic_observations = [o for t in LEX.topics.couple for o in t.observations]
-        assert any(o in draft.text for o in topic_observations), draft.text  # neutral observation
-        assert any(
-            re.search(rf"\b{re.escape(w)}\b", draft.text) for w in feeling_words(Mode.COUPLE)
-        )  # feeling
-        assert any(
-            n.because.lower() in draft.text.lower() or n.noun in draft.text for n in LEX.needs.values()
-        )  # need
+        assert invented_words(draft.text, [text]) == [], (text, draft.text)
+        for word in own_feeling_words(text):
+            if "stonewalling" not in reply.markers and "defensiveness" not in reply.markers:
+                assert word in draft.text.lower(), (text, draft.text)  # their feeling, when they named one
         assert f"would you be willing to {draft.request.lower()}?" in draft.text.lower()  # request
 
 
 def test_parts_language_only_when_asked_and_only_for_couples() -> None:
     texts = COUPLE_MESSAGES[:8]
     with_parts = [ask(t, parts_language=True, turn_index=i) for i, t in enumerate(texts)]
-    assert all(r.draft and re.search(r"\bpart\b", r.draft.text) for r in with_parts)
+    # a pause (stonewalling) or owning a part (defensiveness) is said plainly; NVC statements use parts
+    statements = [r for r in with_parts if not {"stonewalling", "defensiveness"} & set(r.markers)]
+    assert len(statements) >= 5
+    assert all(r.draft and re.search(r"\bpart\b", r.draft.text) for r in statements)
     without = [ask(t, parts_language=False, turn_index=i) for i, t in enumerate(texts)]
     assert not any(PARTS.search(r.text + (r.draft.text if r.draft else "")) for r in without)
 
@@ -293,7 +303,8 @@ def test_questions_are_answered_without_sides_or_leaks() -> None:
         assert reply.draft is None
         assert reply.text in [t.format(other="Sam") for t in LEX.coach.questions.kinds["other_private"]], text
     advice = ask("How do I get him to help with the dishes?")
-    assert advice.draft is not None and "house" in advice.draft.text
+    # the old draft said "the housework seems to land mostly on my side", which nobody said
+    assert advice.draft is not None and "house" not in advice.draft.text
 
 
 def test_good_news_is_celebrated_not_drafted() -> None:
