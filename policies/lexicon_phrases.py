@@ -162,6 +162,7 @@ class ProcessAnswers(_Checked):
         "leaving_not_joined": _spec("other", "", 3),
         "leaving_present": _spec("other", "other", 3),
         "leaving_self_break": _spec("other due_back", "due_back", 3),
+        "own_break": _spec("other minutes", "minutes", 3),
         "reassurance": _spec("other", "", 4),
         "when_back_other": _spec("other due_back minutes", "due_back", 3),
         "when_back_self": _spec("other due_back minutes", "due_back", 3),
@@ -180,6 +181,7 @@ class ProcessAnswers(_Checked):
     leaving_not_joined: list[str]
     leaving_present: list[str]
     leaving_self_break: list[str]
+    own_break: list[str]  # "will he think I'm leaving?": what the other hears if this party pauses
     reassurance: list[str]
     when_back_other: list[str]
     when_back_self: list[str]
@@ -210,7 +212,7 @@ class ProcessAnswers(_Checked):
     # process kinds that have answers (the lexicon checks its process questions against these)
     @property
     def kinds(self) -> set[str]:
-        return {"leaving", "when_back", "see_this", "take_back", "what_next"}
+        return {"leaving", "own_break", "when_back", "see_this", "take_back", "what_next"}
 
 
 class CoachPhrases(_Checked):

@@ -54,7 +54,7 @@ class _Turn:
         self.earlier_own = [t.text for t in turns if t.speaker == "party"]
         self.author_turns = [*self.earlier_own, req.text]
         self.picker = Picker(req.party_name, req.turn_index, [t.text for t in turns if t.speaker == "coach"])
-        self.reading = read_message(req.text, req.mode, lex)
+        self.reading = read_message(req.text, req.mode, lex, other_name=req.other_name)
         self.listener = Listener(lex, req.other_name or infer_other_name(self.author_turns))
         self.own = self.listener.listen(req.text, self.earlier_own)
         self.other = req.other_name or lex.coach.default_other[req.mode]
@@ -108,20 +108,22 @@ class BuiltinCoach(RoleAgent[CoachRequest, CoachReply], Coach):
             lines.append(t.pick("check_in", phrases.check_ins.for_mode(mode)))
             return CoachReply(text=" ".join(lines), markers=markers)
         if reading.process_kind is not None:
-            lines = process.answer(reading.process_kind, req, t.other, t.picker, lex)
+            minutes = self.break_minutes.get(mode, 20.0)
+            lines = process.answer(reading.process_kind, req, t.other, t.picker, lex, minutes)
             return CoachReply(text=" ".join(lines), markers=markers)
         question = reading.question_kind
         if question == "other_private":
             # Asking for the other side's private words: answered without a hint of them.
             return CoachReply(text=self._question(t, question), markers=markers)
         session = self._session_lines(t)
-        if reading.short_kind is not None:
-            text = t.pick(f"short:{reading.short_kind}", phrases.short.kinds[reading.short_kind])
-            return CoachReply(text=" ".join([*session, text]), markers=markers)
         if reading.positive:
             text = t.pick("positive", phrases.positive.for_mode(mode))
             return CoachReply(text=" ".join([text, *session]), markers=markers)
-        if question is not None and not reading.complaint:
+        helping = question == "advice" and t.own.account is not None  # "what should I say?" after an account
+        if reading.short_kind is not None and not (t.own.feelings_now or helping):
+            text = t.pick(f"short:{reading.short_kind}", phrases.short.kinds[reading.short_kind])
+            return CoachReply(text=" ".join([*session, text]), markers=markers)
+        if question is not None and not reading.complaint and not helping:
             return CoachReply(text=" ".join([*session, self._question(t, question)]), markers=markers)
 
         main = self._main_horseman(reading)

@@ -18,12 +18,15 @@ def _minutes(minutes: float) -> str:
     return str(int(minutes)) if float(minutes).is_integer() else f"{minutes:g}"
 
 
-def answer(kind: str, req: CoachRequest, other: str, picker: Picker, lex: Lexicon) -> list[str]:
-    """The sentences answering a process question of ``kind`` (see ``process_questions``)."""
+def answer(
+    kind: str, req: CoachRequest, other: str, picker: Picker, lex: Lexicon, break_minutes: float
+) -> list[str]:
+    """The sentences answering a process question of ``kind`` (see ``process_questions``);
+    ``break_minutes`` is the protocol's break length, for a break not yet taken."""
     answers = lex.coach.process
     facts = req.session
     brk = facts.on_break
-    fill = {"other": other}
+    fill = {"other": other, "minutes": _minutes(break_minutes)}
     if brk is not None:
         fill |= {"due_back": brk.due_back, "minutes": _minutes(brk.minutes)}
     joined = req.other_name is not None
@@ -39,6 +42,10 @@ def answer(kind: str, req: CoachRequest, other: str, picker: Picker, lex: Lexico
         if brk is not None:
             return [say("leaving_self_break", answers.leaving_self_break)]
         return [say("leaving_present", answers.leaving_present), say("reassurance", answers.reassurance)]
+    if kind == "own_break":
+        if brk is not None and brk.by == "you":
+            return [say("leaving_self_break", answers.leaving_self_break)]
+        return [say("own_break", answers.own_break)]
     if kind == "when_back":
         if brk is None:
             return [say("when_back_none", answers.when_back_none)]

@@ -67,7 +67,10 @@ class Reading:
         # A bare "whatever," next to "I'm done" is a shutdown more than scorn.
         if contempt and not (contempt == {"dismissive_whatever"} and "stonewalling" in self.horsemen):
             kinds.append("contempt")
-        if "criticism" in self.horsemen:
+        criticism = set(self.horsemen.get("criticism", ()))
+        # "you never told me" inside a defence is the defence's counter-attack: coach the defence
+        verdict_only = criticism <= {"absolute_about_you", "absolute_about_them"}
+        if criticism and not (verdict_only and "defensiveness" in self.horsemen):
             kinds.append("criticism")
         if self.you_accusations:
             kinds.append("you_accusation")
@@ -109,13 +112,26 @@ def _topic(lexicon: Lexicon, mode: Mode, prepared: str) -> tuple[Topic, bool]:
     return best, best_score > 0
 
 
-def read_message(text: str, mode: Mode, lexicon: Lexicon | None = None) -> Reading:
-    """Read one message with the lexicon. Pure and fast: a few dozen precompiled regexes."""
+def read_message(
+    text: str, mode: Mode, lexicon: Lexicon | None = None, *, other_name: str | None = None
+) -> Reading:
+    """Read one message with the lexicon. Pure and fast: a few dozen precompiled regexes.
+
+    ``other_name`` lets "Sam always…" count like "you always…": a global verdict on the person
+    (Gottman's criticism), said about them rather than to them."""
     lex = lexicon or get_lexicon()
     prepared = prepare(text)
     word_count = len(_WORDS.findall(prepared))
 
     horsemen = {name: tuple(found) for name, h in lex.horsemen.items() if (found := h.recognise(prepared))}
+    verdicts: list[str] = []
+    if lex.absolutes.find_directed(prepared):
+        verdicts.append("absolute_about_you")
+    name = prepare(other_name.split()[0]) if other_name and other_name.split() else ""
+    if name and re.search(rf"\b{re.escape(name)}s?( is| has)? (always|never|constantly)\b", prepared):
+        verdicts.append("absolute_about_them")
+    if verdicts:
+        horsemen["criticism"] = horsemen.get("criticism", ()) + tuple(verdicts)
     if lex.insults.search(prepared):
         horsemen["contempt"] = horsemen.get("contempt", ()) + ("name_calling",)
     directed = tuple(lex.absolutes.find_directed(prepared))
