@@ -65,11 +65,21 @@ class Exchange:
     answered: bool | None = None
 
 
-def _request(mode: Mode, party: str, other: str | None, text: str, facts: dict[str, Any], history: list[Turn], turn: int) -> CoachRequest:
+def _request(
+    mode: Mode,
+    party: str,
+    other: str | None,
+    text: str,
+    facts: dict[str, Any],
+    history: list[Turn],
+    turn: int,
+) -> CoachRequest:
     brk = facts.get("break")
     drafts = facts.get("drafts") or {}
     session = SessionFacts(
-        on_break=BreakFacts(by=brk["by"], due_back=brk["due_back"], minutes=BREAK_MINUTES[mode]) if brk else None,
+        on_break=BreakFacts(by=brk["by"], due_back=brk["due_back"], minutes=BREAK_MINUTES[mode])
+        if brk
+        else None,
         other_shared=bool(facts.get("other_shared")),
         agreements_accepted=int(facts.get("agreements_accepted", 0)),
         drafts_pending=int(drafts.get("pending", 0)),
@@ -101,7 +111,11 @@ def answered_from_state(kind: str, text: str, facts: dict[str, Any], other: str 
         if other is None:
             return has("hasn't joined", "isn't in the session", "not joined")
         if brk and brk["by"] == "other":
-            return brk["due_back"] in text and has("break") and has("not leaving", "not an exit", "isn't leaving")
+            return (
+                brk["due_back"] in text
+                and has("break")
+                and has("not leaving", "not an exit", "isn't leaving")
+            )
         if brk:
             return brk["due_back"] in text and has("coming back", "pause")
         return has("still here", "still in the session")
@@ -124,7 +138,9 @@ def answered_from_state(kind: str, text: str, facts: dict[str, Any], other: str 
         return private
     if kind == "take_back":
         if drafts.get("waiting"):
-            return has("can't be unsent", "can't be withdrawn", "can't be taken back") and has("hasn't", "yet")
+            return has("can't be unsent", "can't be withdrawn", "can't be taken back") and has(
+                "hasn't", "yet"
+            )
         if drafts.get("shared"):
             return has("already", "been shared") and has("can't be")
         if drafts.get("pending"):
@@ -136,8 +152,12 @@ def answered_from_state(kind: str, text: str, facts: dict[str, Any], other: str 
         if other is None:
             return has("invite")
         stage = facts.get("stage", "joint")
-        words = {"ready_check": ("ready",), "joint": ("shared room", "shared part"), "agreement": ("agreement",),
-                 "intake": ("intake", "private")}
+        words = {
+            "ready_check": ("ready",),
+            "joint": ("shared room", "shared part"),
+            "agreement": ("agreement",),
+            "intake": ("intake", "private"),
+        }
         return has(*words.get(stage, ("shared",)))
     raise ValueError(f"unknown process kind {kind!r}")
 
@@ -146,13 +166,22 @@ def antidote_coached(horseman: str, reply: CoachReply) -> bool:
     """The reply carries the horseman's antidote (a reality-test line, or its own shape of draft)."""
     lex = get_lexicon()
     text = reply.text
+
     def in_text(variants: list[str]) -> bool:
         return any(v.split("{")[0][:40] in text for v in variants if len(v.split("{")[0]) >= 15)
+
     if horseman in ("criticism", "contempt"):
-        return in_text(lex.coach.reality_tests.for_marker(horseman)) or in_text(lex.coach.reality_tests.you_accusation)
+        return in_text(lex.coach.reality_tests.for_marker(horseman)) or in_text(
+            lex.coach.reality_tests.you_accusation
+        )
     if horseman == "defensiveness":
-        return in_text(lex.coach.reality_tests.defensiveness) or in_text(lex.coach.ownership_hints.for_mode(Mode.COUPLE) + lex.coach.ownership_hints.for_mode(Mode.WORKPLACE))
-    return in_text(lex.coach.reality_tests.stonewalling) or bool(reply.draft and re.search(r"come back|get back|pick (it|this) up", reply.draft.text))
+        return in_text(lex.coach.reality_tests.defensiveness) or in_text(
+            lex.coach.ownership_hints.for_mode(Mode.COUPLE)
+            + lex.coach.ownership_hints.for_mode(Mode.WORKPLACE)
+        )
+    return in_text(lex.coach.reality_tests.stonewalling) or bool(
+        reply.draft and re.search(r"come back|get back|pick (it|this) up", reply.draft.text)
+    )
 
 
 def run(corpus: Path = CORPUS) -> list[Exchange]:
@@ -173,8 +202,17 @@ def run(corpus: Path = CORPUS) -> list[Exchange]:
                 reply = coach.reply(request)
                 own.append(turn["text"])
                 keys = [sentence_key(s) for s in sentences(reply.text) if len(sentence_key(s).split()) >= 3]
-                ex = Exchange(part, session["id"], mode, turn["text"], reply, facts, other,
-                              turn.get("horseman"), turn.get("process"))
+                ex = Exchange(
+                    part,
+                    session["id"],
+                    mode,
+                    turn["text"],
+                    reply,
+                    facts,
+                    other,
+                    turn.get("horseman"),
+                    turn.get("process"),
+                )
                 ex.repeated = [k for k in keys if k in said]
                 said |= set(keys)
                 if reply.draft is not None:
@@ -216,7 +254,9 @@ def figures(exchanges: list[Exchange]) -> list[str]:
     asked = [e for e in exchanges if e.process]
     if asked:
         right = sum(bool(e.answered) for e in asked)
-        lines.append(f"process questions answered from state: {right}/{len(asked)} = {right / len(asked):.2f}")
+        lines.append(
+            f"process questions answered from state: {right}/{len(asked)} = {right / len(asked):.2f}"
+        )
     by_kind = Counter(e.process for e in asked if not e.answered)
     if by_kind:
         lines.append(f"  not answered from state, by kind: {dict(by_kind)}")

@@ -53,7 +53,8 @@ def session_facts(state: SessionState, party: Party, break_minutes: float) -> Se
     return SessionFacts(
         on_break=on_break,
         other_ready=bool(other and other.ready and state.stage not in _HIDDEN),
-        other_shared=bool(other) and any(m.at > since and other.id in m.authors for m in state.shared if other),
+        other_shared=bool(other)
+        and any(m.at > since and other.id in m.authors for m in state.shared if other),
         agreements_open=sum(a.status is AgreementStatus.PROPOSED for a in state.agreements.values()),
         agreements_accepted=sum(a.status is AgreementStatus.ACCEPTED for a in state.agreements.values()),
         drafts_pending=sum(d.status is DraftStatus.PENDING for d in mine),

@@ -294,7 +294,9 @@ class Need(_Strict):
         check_templates(value, set())
         for clause in value:
             if clause[-1] in ".?!,;:" or clause.lower().startswith("would you"):
-                raise ValueError(f"asks clause {clause!r} must be a bare clause (no 'would you', no final punctuation)")
+                raise ValueError(
+                    f"asks clause {clause!r} must be a bare clause (no 'would you', no final punctuation)"
+                )
         return value
 
     @cached_property

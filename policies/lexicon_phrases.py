@@ -201,7 +201,16 @@ class ProcessAnswers(_Checked):
     @field_validator("what_next")
     @classmethod
     def _what_next(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
-        needed = {"intake", "waiting", "ready_check", "joint", "agreement", "paused_other", "paused_self", "closed"}
+        needed = {
+            "intake",
+            "waiting",
+            "ready_check",
+            "joint",
+            "agreement",
+            "paused_other",
+            "paused_self",
+            "closed",
+        }
         missing = needed - set(value)
         if missing:
             raise ValueError(f"what_next needs answers for {sorted(missing)}")

@@ -23,7 +23,7 @@ from agents.base import RoleAgent
 from agents.builtin import process
 from agents.builtin.drafting import Stance, build_draft
 from agents.builtin.grounding import grounding_problems
-from agents.builtin.listening import Listener, OwnWords, infer_other_name
+from agents.builtin.listening import Listener, infer_other_name
 from agents.builtin.phrasing import Picker, join_words, sentences
 from agents.builtin.reading import Reading, read_message
 from agents.guards import tone_problems
@@ -104,13 +104,13 @@ class BuiltinCoach(RoleAgent[CoachRequest, CoachReply], Coach):
         if req.flooded:
             return CoachReply(text=" ".join(self._flooded(t)), suggestion="break", markers=markers)
         if req.concern:
-            lines = [r] if reading.complaint and (r := self._reflection(t, ask=False)) else []
-            lines.append(t.pick("check_in", phrases.check_ins.for_mode(mode)))
-            return CoachReply(text=" ".join(lines), markers=markers)
+            check = [r] if reading.complaint and (r := self._reflection(t, ask=False)) else []
+            check.append(t.pick("check_in", phrases.check_ins.for_mode(mode)))
+            return CoachReply(text=" ".join(check), markers=markers)
         if reading.process_kind is not None:
             minutes = self.break_minutes.get(mode, 20.0)
-            lines = process.answer(reading.process_kind, req, t.other, t.picker, lex, minutes)
-            return CoachReply(text=" ".join(lines), markers=markers)
+            answer = process.answer(reading.process_kind, req, t.other, t.picker, lex, minutes)
+            return CoachReply(text=" ".join(answer), markers=markers)
         question = reading.question_kind
         if question == "other_private":
             # Asking for the other side's private words: answered without a hint of them.
@@ -131,7 +131,12 @@ class BuiltinCoach(RoleAgent[CoachRequest, CoachReply], Coach):
         asking = False  # one question per reply at most
         if main == "defensiveness" and (said := t.own.explanation or t.own.account) and said.to_self:
             lines.append(t.pick("defended", phrases.defended.for_mode(mode), situation=said.to_self))
-        elif (reflection := self._reflection(t, ask=question is None and req.cycle_role is None)) is not None:
+        # stonewalling asks when they will come back instead; one question per reply
+        elif (
+            reflection := self._reflection(
+                t, ask=question is None and req.cycle_role is None and main != "stonewalling"
+            )
+        ) is not None:
             lines.append(reflection)
             asking = reflection.rstrip().endswith("?")
         lines += session
@@ -140,13 +145,19 @@ class BuiltinCoach(RoleAgent[CoachRequest, CoachReply], Coach):
             lines.append(self._question(t, question))
             asking = True
         elif req.cycle_role is None and main is None and not t.own.feelings_now:
-            validations = phrases.validations_parts if (req.parts_language and mode is Mode.COUPLE and markers) else phrases.validations.for_mode(mode)
+            validations = (
+                phrases.validations_parts
+                if (req.parts_language and mode is Mode.COUPLE and markers)
+                else phrases.validations.for_mode(mode)
+            )
             if (line := t.fresh("validation", validations)) is not None:
                 lines.append(line)
 
         for kind in reading.reality_tests()[:2]:
             line = t.fresh(
-                f"reality:{kind}", phrases.reality_tests.for_marker(kind), word=reading.absolute_word or "always"
+                f"reality:{kind}",
+                phrases.reality_tests.for_marker(kind),
+                word=reading.absolute_word or "always",
             )
             if line is not None:
                 lines.append(line)
@@ -174,7 +185,12 @@ class BuiltinCoach(RoleAgent[CoachRequest, CoachReply], Coach):
             hint = t.fresh("ownership_hint", phrases.ownership_hints.for_mode(mode), own=own.rstrip("."))
             if hint is not None:
                 lines.append(hint)
-        if stance == "pause" and not t.own.return_time and not asking and not t.asked(phrases.return_questions.for_mode(mode)):
+        if (
+            stance == "pause"
+            and not t.own.return_time
+            and not asking
+            and not t.asked(phrases.return_questions.for_mode(mode))
+        ):
             lines.append(t.pick("return_question", phrases.return_questions.for_mode(mode)))
             asking = True
         if (
@@ -245,11 +261,26 @@ class BuiltinCoach(RoleAgent[CoachRequest, CoachReply], Coach):
         if t.own.feelings:
             feelings = join_words(list(t.own.feelings))
             if account:
-                return t.pick("reflection", phrases.reflections.for_mode(mode), feelings=feelings, situation=account, need=self._need(t))
-            return t.pick("reflection_brief", phrases.reflections_brief.for_mode(mode), feelings=feelings, need=self._need(t))
+                return t.pick(
+                    "reflection",
+                    phrases.reflections.for_mode(mode),
+                    feelings=feelings,
+                    situation=account,
+                    need=self._need(t),
+                )
+            return t.pick(
+                "reflection_brief",
+                phrases.reflections_brief.for_mode(mode),
+                feelings=feelings,
+                need=self._need(t),
+            )
         lines: list[str] = []
         if account:
-            lines.append(t.pick("reflection_situation", phrases.reflections_situation.for_mode(mode), situation=account))
+            lines.append(
+                t.pick(
+                    "reflection_situation", phrases.reflections_situation.for_mode(mode), situation=account
+                )
+            )
         tentative = phrases.tentative.for_mode(mode)
         recently = t.picker.said_before(tentative) and t.req.turn_index > 0 and self._asked_last(t, tentative)
         if t.own.need and t.reading.need_stated:
@@ -274,7 +305,9 @@ class BuiltinCoach(RoleAgent[CoachRequest, CoachReply], Coach):
         if brk is not None:
             fill = {"due_back": brk.due_back, "minutes": f"{brk.minutes:g}"}
             variants = (phrases.break_other if brk.by == "other" else phrases.break_self).for_mode(mode)
-            if not t.picker.said_before(variants, **fill) and brk.due_back not in t.picker.heard.replace(" ", ":"):
+            if not t.picker.said_before(variants, **fill) and brk.due_back not in t.picker.heard.replace(
+                " ", ":"
+            ):
                 lines.append(t.pick(f"break:{brk.by}", variants, **fill))
         if facts.other_shared and t.req.other_name is not None:
             if (line := t.fresh("other_shared", phrases.other_shared.for_mode(mode))) is not None:
@@ -302,16 +335,26 @@ class BuiltinCoach(RoleAgent[CoachRequest, CoachReply], Coach):
         a draft that would invent content or fail the tone guard is never offered."""
         req = t.req
         parts = req.parts_language and t.mode is Mode.COUPLE
-        for attempt in (stance, "nvc"):
+        attempts: tuple[Stance, ...] = (stance, "nvc")
+        for attempt in attempts:
             draft = build_draft(
-                t.own, t.reading, t.mode, t.picker, t.author_turns,
-                parts_language=parts, stance=cast(Stance, attempt), need_id=need_id, lexicon=self.lexicon,
+                t.own,
+                t.reading,
+                t.mode,
+                t.picker,
+                t.author_turns,
+                parts_language=parts,
+                stance=attempt,
+                need_id=need_id,
+                lexicon=self.lexicon,
             )
             if draft is None:
                 continue
-            if not grounding_problems(draft.text, t.author_turns, self.lexicon) and not tone_problems(draft.text, self.lexicon):
+            if not grounding_problems(draft.text, t.author_turns, self.lexicon) and not tone_problems(
+                draft.text, self.lexicon
+            ):
                 return draft
         return None
 
 
-__all__ = ["BuiltinCoach", "OwnWords"]
+__all__ = ["BuiltinCoach"]

@@ -31,13 +31,23 @@ Stance = Literal["nvc", "own_part", "pause"]
 # Grammar, not policy: the frames are written in the present ("When …, I feel …"); an observation
 # of a past event ("when you went out last night") reads right only with the frame in the past.
 _PAST = (
-    ("I end up feeling", "I ended up feeling"), ("I find myself feeling", "I found myself feeling"),
-    ("I feel", "I felt"), ("it's hard", "it was hard"), ("it's difficult", "it was difficult"),
-    ("it stays with me", "it stayed with me"), ("it matters to me,", "it mattered to me,"),
-    ("it affects me", "it affected me"), ("it makes my work harder", "it made my work harder"),
-    ("a part of me feels", "a part of me felt"), ("part of me gets", "part of me got"),
-    ("part gets", "part got"), ("struggles", "struggled"), ("I notice a part", "I noticed a part"),
-    ("I can feel my", "I could feel my"), ("shows up", "showed up"), ("I've noticed", "I noticed"),
+    ("I end up feeling", "I ended up feeling"),
+    ("I find myself feeling", "I found myself feeling"),
+    ("I feel", "I felt"),
+    ("it's hard", "it was hard"),
+    ("it's difficult", "it was difficult"),
+    ("it stays with me", "it stayed with me"),
+    ("it matters to me,", "it mattered to me,"),
+    ("it affects me", "it affected me"),
+    ("it makes my work harder", "it made my work harder"),
+    ("a part of me feels", "a part of me felt"),
+    ("part of me gets", "part of me got"),
+    ("part gets", "part got"),
+    ("struggles", "struggled"),
+    ("I notice a part", "I noticed a part"),
+    ("I can feel my", "I could feel my"),
+    ("shows up", "showed up"),
+    ("I've noticed", "I noticed"),
 )
 
 
@@ -96,10 +106,23 @@ def build_draft(
         pieces.append(capitalise(because) + ".")
     else:
         if stance == "nvc" or own.account is not None:
-            pieces += _statement(own, reading, mode, picker, author_turns, parts_language, because, need.noun, lex, stance == "nvc")
+            pieces += _statement(
+                own,
+                reading,
+                mode,
+                picker,
+                author_turns,
+                parts_language,
+                because,
+                need.noun,
+                lex,
+                stance == "nvc",
+            )
         if stance == "pause":
             if own.return_time:
-                pieces.append(picker.pick("pause", lex.drafts.pauses_timed.for_mode(mode), when=own.return_time))
+                pieces.append(
+                    picker.pick("pause", lex.drafts.pauses_timed.for_mode(mode), when=own.return_time)
+                )
             else:
                 pieces.append(picker.pick("pause", lex.drafts.pauses.for_mode(mode)))
     pieces.append(picker.pick("request_frame", lex.drafts.request_frames.for_mode(mode), request=request))
@@ -154,6 +177,8 @@ def draft_for_text(
     lex = get_lexicon()
     reading = read_message(text, mode, lex)
     own = Listener(lex, infer_other_name([text])).listen(text, [])
-    draft = build_draft(own, reading, mode, Picker(seed, turn), [text], parts_language=parts_language, lexicon=lex)
+    draft = build_draft(
+        own, reading, mode, Picker(seed, turn), [text], parts_language=parts_language, lexicon=lex
+    )
     assert draft is not None  # the need's neutral asks are always grounded
     return draft

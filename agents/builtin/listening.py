@@ -23,24 +23,111 @@ _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’\-]*")
 _NEGATED = re.compile(r"\b(not|never|no longer|isnt|arent|wasnt|dont|didnt|doesnt|without)\s+(\w+\s+)?$")
 
 _FILLERS = {"and", "but", "so", "then", "like", "honestly", "basically", "well", "ok", "okay", "also", "plus"}
-_ADVERBS = {"just", "also", "still", "really", "often", "usually", "sometimes", "then", "even", "barely",
-            "hardly", "only", "actually", "suddenly", "literally", "completely", "totally", "apparently"}
+_ADVERBS = {
+    "just",
+    "also",
+    "still",
+    "really",
+    "often",
+    "usually",
+    "sometimes",
+    "then",
+    "even",
+    "barely",
+    "hardly",
+    "only",
+    "actually",
+    "suddenly",
+    "literally",
+    "completely",
+    "totally",
+    "apparently",
+}
 _THIRD_TO_SECOND = {
-    "is": "are", "was": "were", "has": "have", "does": "do", "doesnt": "don't", "isnt": "aren't",
-    "wasnt": "weren't", "hasnt": "haven't", "goes": "go", "says": "say",
+    "is": "are",
+    "was": "were",
+    "has": "have",
+    "does": "do",
+    "doesnt": "don't",
+    "isnt": "aren't",
+    "wasnt": "weren't",
+    "hasnt": "haven't",
+    "goes": "go",
+    "says": "say",
 }
 _SECOND_TO_THIRD = {
-    "are": "is", "were": "was", "have": "has", "do": "does", "dont": "doesn't", "arent": "isn't",
-    "werent": "wasn't", "havent": "hasn't",
+    "are": "is",
+    "were": "was",
+    "have": "has",
+    "do": "does",
+    "dont": "doesn't",
+    "arent": "isn't",
+    "werent": "wasn't",
+    "havent": "hasn't",
 }
 _IRREGULAR_PAST = {
-    "went", "said", "did", "had", "made", "took", "came", "saw", "told", "left", "got", "bought", "forgot",
-    "sent", "spent", "gave", "kept", "put", "thought", "felt", "brought", "ran", "sat", "stood", "wrote",
-    "spoke", "broke", "drove", "ate", "drank", "met", "paid", "sold", "lost", "hid", "moved", "let", "cut",
-    "could", "would", "should", "might", "will", "can", "didn't", "couldn't", "wouldn't", "won't", "can't",
+    "went",
+    "said",
+    "did",
+    "had",
+    "made",
+    "took",
+    "came",
+    "saw",
+    "told",
+    "left",
+    "got",
+    "bought",
+    "forgot",
+    "sent",
+    "spent",
+    "gave",
+    "kept",
+    "put",
+    "thought",
+    "felt",
+    "brought",
+    "ran",
+    "sat",
+    "stood",
+    "wrote",
+    "spoke",
+    "broke",
+    "drove",
+    "ate",
+    "drank",
+    "met",
+    "paid",
+    "sold",
+    "lost",
+    "hid",
+    "moved",
+    "let",
+    "cut",
+    "could",
+    "would",
+    "should",
+    "might",
+    "will",
+    "can",
+    "didn't",
+    "couldn't",
+    "wouldn't",
+    "won't",
+    "can't",
 }
-_PARTNER_WORDS = ("my partner", "my husband", "my wife", "my boyfriend", "my girlfriend", "my manager",
-                  "my boss", "my colleague", "my fiance", "my fiancee")
+_PARTNER_WORDS = (
+    "my partner",
+    "my husband",
+    "my wife",
+    "my boyfriend",
+    "my girlfriend",
+    "my manager",
+    "my boss",
+    "my colleague",
+    "my fiance",
+    "my fiancee",
+)
 _NO_OBSERVATION = re.compile(
     r"\b(feel|felt|feeling|think|thought|know|guess|wonder|bother|maybe|probably|like i|its like|"
     r"seems|apparently|always|never|every time|constantly|everything|nothing|nobody|no one|anymore|"
@@ -51,11 +138,13 @@ _NO_OBSERVATION = re.compile(
     r"(i|we) (just |really |only )?(need|want|wish|would like|d like))\b"
 )
 _SELF_START = ("i", "im", "ive", "id", "my", "we", "were", "our")
+_OTHER_START = ("he", "she", "hes", "shes", "his", "her", "you", "youre", "youve", "your")
 _DENIED = re.compile(
     r"\bi (?:wasnt|was not|wasn't) (\w+ing)((?: to \w+)?)(?: (anyone|anybody|you|him|her|them|[a-z]+))?\b"
 )
 _RETURN_TIME = re.compile(
-    r"\b(in (?:an|half an|a couple of|a few|\d+|one|two|three|ten|twenty|thirty|fifteen) (?:hours?|minutes?|mins?)"
+    r"\b(in (?:an|half an|a couple of|a few|\d+|one|two|three|ten|twenty|thirty|fifteen)"
+    r" (?:hours?|minutes?|mins?)"
     r"|tomorrow(?: morning| evening| night| after work)?|tonight|this evening|after (?:dinner|work|lunch)"
     r"|later (?:today|tonight|this evening)|(?:at|by|around|after) \d{1,2}(?::\d\d)?(?: ?(?:am|pm))?)\b"
 )
@@ -130,7 +219,11 @@ def is_past(clause: str) -> bool:
     for token in tokens[1:4]:
         if token in _ADVERBS:
             continue
-        return token.endswith("ed") or token in _IRREGULAR_PAST or token in ("was", "were", "wasnt", "werent", "didnt", "had", "hadnt")
+        return (
+            token.endswith("ed")
+            or token in _IRREGULAR_PAST
+            or token in ("was", "were", "wasnt", "werent", "didnt", "had", "hadnt")
+        )
     return False
 
 
@@ -169,12 +262,12 @@ class _Voices:
         return bool(self.other_key) and key in (self.other_key, self.other_key + "s")
 
     def subject(self, tokens: list[str]) -> str | None:
-        """"other", "self" or None for the clause's first word(s)."""
+        """ "other", "self" or None for the clause's first word(s)."""
         if not tokens:
             return None
         first = _key(tokens[0])
         two = " ".join(_key(t) for t in tokens[:2])
-        if self.is_other(first) or first in ("he", "she", "hes", "shes", "you", "youre", "youve") or two in _PARTNER_WORDS:
+        if self.is_other(first) or first in _OTHER_START or two in _PARTNER_WORDS:
             return "other"
         if first in _SELF_START:
             return "self"
@@ -257,8 +350,16 @@ class _Voices:
                 if not self.other:
                     return None
                 name = self.other
-                out.append({"you": name, "youre": f"{name}'s", "youve": f"{name} has", "your": f"{name}'s",
-                            "yours": f"{name}'s", "yourself": "themselves"}[key])
+                out.append(
+                    {
+                        "you": name,
+                        "youre": f"{name}'s",
+                        "youve": f"{name} has",
+                        "your": f"{name}'s",
+                        "yours": f"{name}'s",
+                        "yourself": "themselves",
+                    }[key]
+                )
                 after_you = key == "you"
                 continue
             out.append(token)
@@ -266,25 +367,89 @@ class _Voices:
 
 
 _SELF = {
-    "i": "you", "me": "you", "my": "your", "mine": "yours", "myself": "yourself", "im": "you're",
-    "ive": "you've", "id": "you'd", "ill": "you'll", "we": "you both", "our": "your", "us": "you both",
-    "ours": "yours", "ourselves": "yourselves",
+    "i": "you",
+    "me": "you",
+    "my": "your",
+    "mine": "yours",
+    "myself": "yourself",
+    "im": "you're",
+    "ive": "you've",
+    "id": "you'd",
+    "ill": "you'll",
+    "we": "you both",
+    "our": "your",
+    "us": "you both",
+    "ours": "yours",
+    "ourselves": "yourselves",
 }
-_CLAUSE_WORDS = {"and", "or", "but", "to", "that", "when", "if", "about", "with", "for", "at", "in", "on",
-                 "again", "so", "because", "the", "a", "an", "anything", "everything", "nothing", "yet"}
+_CLAUSE_WORDS = {
+    "and",
+    "or",
+    "but",
+    "to",
+    "that",
+    "when",
+    "if",
+    "about",
+    "with",
+    "for",
+    "at",
+    "in",
+    "on",
+    "again",
+    "so",
+    "because",
+    "the",
+    "a",
+    "an",
+    "anything",
+    "everything",
+    "nothing",
+    "yet",
+}
 
 
 def _lower_first(text: str) -> str:
     head, _, rest = text.partition(" ")
-    if head and head not in ("I", "I'm", "I've", "I'd", "I'll") and (head.lower() == head or _key(head) in _LOWERABLE):
+    if (
+        head
+        and head not in ("I", "I'm", "I've", "I'd", "I'll")
+        and (head.lower() == head or _key(head) in _LOWERABLE)
+    ):
         head = head.lower()
     elif head and _key(head) in _LOWERABLE:
         head = head.lower()
     return f"{head} {rest}".strip() if rest else head
 
 
-_LOWERABLE = {"my", "you", "your", "we", "our", "the", "a", "an", "he", "she", "it", "they", "there", "this",
-              "that", "his", "her", "when", "after", "before", "since", "last", "every", "on", "at", "in"}
+_LOWERABLE = {
+    "my",
+    "you",
+    "your",
+    "we",
+    "our",
+    "the",
+    "a",
+    "an",
+    "he",
+    "she",
+    "it",
+    "they",
+    "there",
+    "this",
+    "that",
+    "his",
+    "her",
+    "when",
+    "after",
+    "before",
+    "since",
+    "last",
+    "every",
+    "on",
+    "at",
+    "in",
+}
 
 
 _NOT_NAMES = frozenset(
@@ -366,7 +531,9 @@ class Listener:
                 subject = self.voices.subject(tokens)
                 if subject is None:
                     continue
-                if subject == "self" and re.match(r"(i|we) (wasnt|was not|didnt|did not|never|dont|cant|havent)\b", prepare(part.strip())):
+                if subject == "self" and re.match(
+                    r"(i|we) (wasnt|was not|didnt|did not|never|dont|cant|havent)\b", prepare(part.strip())
+                ):
                     continue  # a denial is not an account of what happened
                 clause = self._clause(tokens)
                 if clause is not None:
@@ -412,7 +579,9 @@ class Listener:
                     request = first[1]
             if denied is None and (m := _DENIED.search(prepared)):
                 obj = m.group(3)
-                target = obj and (obj in ("anyone", "anybody", "you", "him", "her", "them") or self.voices.is_other(obj))
+                target = obj and (
+                    obj in ("anyone", "anybody", "you", "him", "her", "them") or self.voices.is_other(obj)
+                )
                 denied = m.group(1) + m.group(2) + (" you" if target else "")
             if back is None and (m := _RETURN_TIME.search(prepared)):
                 back = m.group(1)
