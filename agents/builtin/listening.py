@@ -130,7 +130,7 @@ _PARTNER_WORDS = (
 )
 _NO_OBSERVATION = re.compile(
     r"\b(feel|felt|feeling|think|thought|know|guess|wonder|bother|maybe|probably|like i|its like|"
-    r"seems|apparently|always|never|every time|constantly|everything|nothing|nobody|no one|anymore|"
+    r"seems|apparently|always|never|ever|every time|constantly|everything|nothing|nobody|no one|anymore|"
     # evaluations dressed as facts (NVC's faux feelings) are not observations
     r"ignor\w*|abandon\w*|betray\w*|disrespect\w*|manipulat\w*|neglect\w*|gaslight\w*|used me|"
     r"doesnt care|dont care|didnt care|selfish|lazy|rude|miss|missed|missing|"
@@ -512,6 +512,12 @@ class Listener:
         to_other = self.voices.to_other(tokens)
         if tone_problems(to_other, self.lexicon):
             return None
+        # sarcasm or a verdict about the other ("like Bo has ever…") is not an observation; a
+        # first-person explanation ("my phone was in my bag") may be, even inside a defence
+        if subject != "self" and any(
+            h.recognise(prepare(" ".join(tokens))) for _, h in self.lexicon.horsemen.items()
+        ):
+            return None
         return Clause(self.voices.to_self(tokens), to_other, subject == "other")
 
     def clauses(self, text: str) -> tuple[list[Clause], list[Clause], list[Clause]]:
@@ -535,6 +541,8 @@ class Listener:
                     r"(i|we) (wasnt|was not|didnt|did not|never|dont|cant|havent)\b", prepare(part.strip())
                 ):
                     continue  # a denial is not an account of what happened
+                if subject == "self" and re.match(r"(im|i am|i was|i feel|i felt)\b", prepare(part.strip())):
+                    continue  # a state of mind ("I'm just wound up") is not an observation either
                 clause = self._clause(tokens)
                 if clause is not None:
                     (about if subject == "other" else own).append(clause)
@@ -583,8 +591,10 @@ class Listener:
                     obj in ("anyone", "anybody", "you", "him", "her", "them") or self.voices.is_other(obj)
                 )
                 denied = m.group(1) + m.group(2) + (" you" if target else "")
-            if back is None and (m := _RETURN_TIME.search(prepared)):
-                back = m.group(1)
+            if back is None and turn is text and (m := _RETURN_TIME.search(prepared)):
+                back = m.group(
+                    1
+                )  # a return time counts only when offered now, not "tired after work" earlier
         return OwnWords(
             account=account,
             account_now=account_now,
