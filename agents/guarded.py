@@ -160,6 +160,13 @@ class _Guarded:
         """What the model may be told besides the role prompt (retry reasons): never to be echoed."""
         return [*self.policy.retry_reasons.values(), self.policy.retry_intro, self.policy.unparsable]
 
+    async def close_model(self) -> None:
+        """Close the model client (its HTTP connections) while the event loop still runs.
+        (Not ``close``: autogen's ``BaseChatAgent.close`` comes first in the wrappers' MRO.)"""
+        primary: Any = getattr(self, "primary", None)
+        if primary is not None:
+            await primary.client.close()
+
     def _record_success(self, started: float) -> None:
         MODEL_SECONDS.labels(role=self.role, outcome="model").observe(time.monotonic() - started)
 
@@ -365,6 +372,7 @@ class GuardedCoach(RoleAgent[CoachRequest, CoachReply], Coach, _Guarded):
             kinds.add("tone")  # a partial is shown at once: contempt must stop before it
         if echo_problems(text, self._prompts(request, context), own):
             kinds.add("echo")
+        kinds |= _fragment_kinds(text, own) & {"language"}  # completeness waits for the final reply
         if context and leak_problems(text, context.private_texts, context.approved_texts):
             kinds.add("leak")
         verdict = await self.partial_screener.screen(
@@ -477,7 +485,9 @@ class GuardedMediator(RoleAgent[ComposeRequest, ComposeResult], Mediator, _Guard
         quoted = [item.text for item in request.items] + list(request.previous_shared)
         if echo_problems(own_words, self._prompts(request), quoted):
             kinds.add("echo")
-        kinds |= _fragment_kinds(text, [item.text for item in request.items])
+        quoted_words = [item.text for item in request.items]
+        kinds |= _fragment_kinds(text, quoted_words) - {"language"}  # the quotes are theirs
+        kinds |= _fragment_kinds(own_words, quoted_words) & {"language"}  # the framing is the model's
         if repetition_problems(text):
             kinds.add("repetition")
         kinds |= _length_kinds(own_words, pol.framing_min_chars, pol.framing_max_chars)
