@@ -254,8 +254,10 @@ class GuardedCoach(RoleAgent[CoachRequest, CoachReply], Coach, _Guarded):
         pol = self.policy.coach
         private = context.private_texts if context else []
         approved = context.approved_texts if context else []
-        own, prompts = self._own_texts(request, context), self._prompts(request, context)
         kinds = _length_kinds(reply.text, pol.reply_min_chars, pol.reply_max_chars)
+        if "too_long" in kinds:
+            return ["too_long"]  # rejected whatever else it holds: spare the screener a huge text
+        own, prompts = self._own_texts(request, context), self._prompts(request, context)
         if repetition_problems(reply.text):
             kinds.add("repetition")
         if reader_tone_problems(reply.text, own):
@@ -480,6 +482,9 @@ class GuardedMediator(RoleAgent[ComposeRequest, ComposeResult], Mediator, _Guard
             if item.author_name.casefold() not in flat.casefold():
                 kinds.add("attribution")
         own_words = " ".join(own_words.split())
+        if len(own_words) > pol.framing_max_chars:
+            # rejected whatever else it holds: spare the screener and the guards a huge text
+            return _ordered(kinds | {"too_long"})
         if tone_problems(own_words):
             kinds.add("tone")
         quoted = [item.text for item in request.items] + list(request.previous_shared)
