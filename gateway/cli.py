@@ -105,6 +105,14 @@ def reviewer_token(
     typer.echo(signer.issue(name, Role.REVIEWER, ttl_seconds=ttl))
 
 
+@app.command()
+def doctor() -> None:
+    """Check the configured model backends once and print a verdict per role (exit 1: one is unusable)."""
+    from gateway.doctor import doctor_command
+
+    raise typer.Exit(doctor_command())
+
+
 dev = typer.Typer(help="Tools for developing against Accord (test servers).", no_args_is_help=True)
 app.add_typer(dev, name="dev")
 
