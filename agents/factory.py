@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from autogen_core import EVENT_LOGGER_NAME
 from autogen_core.models import ChatCompletionClient, ModelFamily, ModelInfo
 from pydantic import BaseModel, Field, SecretStr
 
@@ -278,11 +280,20 @@ def build_model_client(spec: ModelSpec, settings: ModelSettings | None = None) -
     settings = settings or ModelSettings()
     if spec.kind == "builtin":
         return None
+    _quiet_model_events()
     if spec.kind == "openai":
         return _openai_client(spec, settings)
     if spec.kind == "ollama":
         return _ollama_client(spec, settings)
     return _local_client(spec, settings)
+
+
+def _quiet_model_events() -> None:
+    """autogen logs every prompt and answer at INFO (``autogen_core.events``): private words, which
+    never belong in Accord's logs. Unless someone chose a level for that logger, keep it to warnings."""
+    events = logging.getLogger(EVENT_LOGGER_NAME)
+    if events.level == logging.NOTSET:
+        events.setLevel(logging.WARNING)
 
 
 def _openai_client(spec: ModelSpec, settings: ModelSettings) -> ChatCompletionClient:
@@ -381,6 +392,15 @@ def build_roles(
                 resolved.timeouts[role] = timeout
     resolved.check()
     return _assemble(resolved)
+
+
+async def close_roles(roles: Roles) -> None:
+    """Close the model clients of ``roles`` (call before the event loop ends: a client left to the
+    garbage collector closes its connections on a loop that is gone, and logs a traceback)."""
+    for role in (roles.coach, roles.mediator):
+        close = getattr(role, "close_model", None)
+        if close is not None:
+            await close()
 
 
 def _assemble(settings: ModelSettings) -> Roles:

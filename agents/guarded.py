@@ -6,7 +6,10 @@ builtin counterpart behind the same interfaces. For each model answer they check
 * **safety**: the screener (passed in) must not flag it ``high`` or ``critical``;
 * **leak**: no run of 6+ words of private text nobody approved (:class:`GuardContext`);
 * **tone**: no horsemen markers or absolutes in shared text and drafts (the mediator's own words;
-  the approved quotes belong to their authors);
+  the approved quotes belong to their authors), and none aimed at the reader in a coach's private
+  reply (a brief quotation of the person's own words is theirs: :mod:`agents.reply_guards`);
+* **echo**: no run of the prompt's own instructions read back (n-gram overlap with the prompts);
+* **fragment** / **language**: a complete, readable answer in the person's language;
 * **length**: bounds from ``policies/llm.yaml``;
 * mediator only: every approved message quoted word for word (**fidelity**) and attributed.
 
@@ -30,6 +33,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from typing import Any, Literal
 
 import structlog
+from autogen_core.models import SystemMessage
 from prometheus_client import Counter, Histogram
 from pydantic import BaseModel, Field
 
@@ -48,6 +52,7 @@ from agents.interfaces import (
 from agents.llm.coach import CoachAnswer, LLMCoach
 from agents.llm.common import ModelOutputError
 from agents.llm.mediator import LLMMediator
+from agents.reply_guards import echo_problems, fragment_problems, reader_tone_problems
 from policies.llm import LLMPolicy, load_llm_policy
 
 log = structlog.get_logger("accord.models")
@@ -70,7 +75,10 @@ MODEL_SECONDS = Histogram(
 )
 
 # the order a failure is reported in (the first one names the metric's reason)
-KIND_ORDER = ("safety", "leak", "fidelity", "attribution", "tone", "repetition", "too_long", "too_short")
+KIND_ORDER = (
+    "safety", "leak", "echo", "fidelity", "attribution", "tone", "fragment", "language", "repetition",
+    "too_long", "too_short",
+)
 _SENTENCE_END = re.compile(r"[.!?…][\"')\]]*\s+|\n+")
 
 
@@ -104,6 +112,11 @@ def _length_kinds(text: str, lo: int, hi: int) -> set[str]:
     if not length_problems(text, lo, hi):
         return set()
     return {"too_long" if len(text.strip()) > hi else "too_short"}
+
+
+def _fragment_kinds(text: str, person_texts: Sequence[str]) -> set[str]:
+    """``fragment`` and/or ``language`` (the kinds' families) for a text shown to a person."""
+    return {p.split(":", 1)[0] for p in fragment_problems(text, person_texts)}
 
 
 def _metric_reason(kind: str) -> str:
@@ -142,6 +155,17 @@ class _Guarded:
     def _record_retry(self, kinds: Sequence[str]) -> None:
         GUARD_RETRIES.labels(role=self.role, reason=_metric_reason(kinds[0])).inc()
         log.info("model_guard_retry", role=self.role, kinds=list(kinds), backend=self.backend)
+
+    def _instructions(self) -> list[str]:
+        """What the model may be told besides the role prompt (retry reasons): never to be echoed."""
+        return [*self.policy.retry_reasons.values(), self.policy.retry_intro, self.policy.unparsable]
+
+    async def close_model(self) -> None:
+        """Close the model client (its HTTP connections) while the event loop still runs.
+        (Not ``close``: autogen's ``BaseChatAgent.close`` comes first in the wrappers' MRO.)"""
+        primary: Any = getattr(self, "primary", None)
+        if primary is not None:
+            await primary.client.close()
 
     def _record_success(self, started: float) -> None:
         MODEL_SECONDS.labels(role=self.role, outcome="model").observe(time.monotonic() - started)
@@ -231,8 +255,16 @@ class GuardedCoach(RoleAgent[CoachRequest, CoachReply], Coach, _Guarded):
         private = context.private_texts if context else []
         approved = context.approved_texts if context else []
         kinds = _length_kinds(reply.text, pol.reply_min_chars, pol.reply_max_chars)
+        if "too_long" in kinds:
+            return ["too_long"]  # rejected whatever else it holds: spare the screener a huge text
+        own, prompts = self._own_texts(request, context), self._prompts(request, context)
         if repetition_problems(reply.text):
             kinds.add("repetition")
+        if reader_tone_problems(reply.text, own):
+            kinds.add("tone")
+        if echo_problems(reply.text, prompts, own):
+            kinds.add("echo")
+        kinds |= _fragment_kinds(reply.text, own)
         if leak_problems(reply.text, private, approved):
             kinds.add("leak")
         if await self._flagged(reply.text, request.mode, "outbound"):
@@ -243,11 +275,33 @@ class GuardedCoach(RoleAgent[CoachRequest, CoachReply], Coach, _Guarded):
             shared_words = " ".join(t for t in (draft_text, reply.draft.request) if t)
             if tone_problems(shared_words):
                 kinds.add("tone")
+            if echo_problems(shared_words, prompts, own):
+                kinds.add("echo")
+            kinds |= _fragment_kinds(draft_text, own)
             if leak_problems(shared_words, private, approved):
                 kinds.add("leak")
             if await self._flagged(shared_words, request.mode, "draft"):
                 kinds.add("safety")
         return _ordered(kinds)
+
+    @staticmethod
+    def _own_texts(request: CoachRequest, context: GuardContext | None) -> list[str]:
+        """The person's own words in this room: a reply may quote and mirror them."""
+        return [request.text, *(t.text for t in request.history if t.speaker == "party")]
+
+    def _prompts(self, request: CoachRequest, context: GuardContext | None) -> list[str]:
+        """The instructions the model was given for this request (its system prompt as sent)."""
+        if self.primary is None:
+            return []
+        memory = self.primary.memory(context.party_id if context else None)
+        system = [
+            m.content
+            for m in self.primary.messages(request, memory=memory)
+            if isinstance(m, SystemMessage) and isinstance(m.content, str)
+        ]
+        if memory and memory.note:  # the model's own note about the person may come back
+            system = [s.replace(memory.note, " ") for s in system]
+        return [*system, self.primary.prompt.template, *self._instructions()]
 
     async def respond_stream(
         self, request: CoachRequest, context: GuardContext | None = None
@@ -315,6 +369,12 @@ class GuardedCoach(RoleAgent[CoachRequest, CoachReply], Coach, _Guarded):
         kinds: set[str] = set()
         if len(text) > self.policy.coach.reply_max_chars:
             kinds.add("too_long")
+        own = self._own_texts(request, context)
+        if reader_tone_problems(text, own):
+            kinds.add("tone")  # a partial is shown at once: contempt must stop before it
+        if echo_problems(text, self._prompts(request, context), own):
+            kinds.add("echo")
+        kinds |= _fragment_kinds(text, own) & {"language"}  # completeness waits for the final reply
         if context and leak_problems(text, context.private_texts, context.approved_texts):
             kinds.add("leak")
         verdict = await self.partial_screener.screen(
@@ -393,6 +453,18 @@ class GuardedMediator(RoleAgent[ComposeRequest, ComposeResult], Mediator, _Guard
                 feedback = self._reasons(kinds)
         raise GuardRejected(kinds)
 
+    def _prompts(self, request: ComposeRequest) -> list[str]:
+        """The mediator's instructions as sent for this request (the approved items are not)."""
+        if self.primary is None:
+            return []
+        system = [
+            m.content
+            for m in self.primary.messages(request)
+            if isinstance(m, SystemMessage) and isinstance(m.content, str)
+        ]
+        situation = list(self.policy.mediator.situation.values())
+        return [*system, self.primary.prompt.template, *situation, *self._instructions()]
+
     async def problems(
         self, result: ComposeResult, request: ComposeRequest, context: GuardContext | None
     ) -> list[str]:
@@ -410,8 +482,17 @@ class GuardedMediator(RoleAgent[ComposeRequest, ComposeResult], Mediator, _Guard
             if item.author_name.casefold() not in flat.casefold():
                 kinds.add("attribution")
         own_words = " ".join(own_words.split())
+        if len(own_words) > pol.framing_max_chars:
+            # rejected whatever else it holds: spare the screener and the guards a huge text
+            return _ordered(kinds | {"too_long"})
         if tone_problems(own_words):
             kinds.add("tone")
+        quoted = [item.text for item in request.items] + list(request.previous_shared)
+        if echo_problems(own_words, self._prompts(request), quoted):
+            kinds.add("echo")
+        quoted_words = [item.text for item in request.items]
+        kinds |= _fragment_kinds(text, quoted_words) - {"language"}  # the quotes are theirs
+        kinds |= _fragment_kinds(own_words, quoted_words) & {"language"}  # the framing is the model's
         if repetition_problems(text):
             kinds.add("repetition")
         kinds |= _length_kinds(own_words, pol.framing_min_chars, pol.framing_max_chars)

@@ -12,6 +12,12 @@ Script steps: a string (the answer), a ``CreateResult``, an exception instance (
 (never answers until cancelled: drives timeouts), ``Wait(event, answer)`` (answers once the test sets
 the event: drives concurrency), or a callable that takes the :class:`RecordedCall` and returns a step.
 
+``fake_model_server(mode)`` runs :class:`agents.fake_model.FakeModelServer`, a misbehaving
+OpenAI-compatible server on loopback, for tests that drive the *real* model client over real HTTP::
+
+    with fake_model_server("stream-never-ends") as server:
+        roles = build_roles({"ACCORD_MODEL": server.model_value, "ACCORD_MODEL_TIMEOUT_COACH": "0.5"})
+
 ``NetworkGuard`` refuses every connection that would leave this machine and remembers who tried; the
 project's ``tests/conftest.py`` installs it for every test so no test can reach a network model.
 """
@@ -24,7 +30,8 @@ import json
 import os
 import re
 import socket
-from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlparse
@@ -43,6 +50,9 @@ from autogen_core.models import (
 )
 from autogen_core.tools import Tool, ToolSchema
 from pydantic import BaseModel
+
+from agents.fake_model import MODES as FAKE_MODEL_MODES
+from agents.fake_model import FakeModelServer
 
 
 @dataclass
@@ -330,12 +340,27 @@ class NetworkGuard:
         return "a test tried to reach the network (no network models in tests): " + "; ".join(self.attempts)
 
 
+@contextmanager
+def fake_model_server(mode: str = "good", **options: Any) -> Iterator[FakeModelServer]:
+    """A :class:`~agents.fake_model.FakeModelServer` playing ``mode`` on a free loopback port for the
+    duration of the block (options: ``delay``, ``retry_after``, ``chunk_pause``). Loopback passes the
+    :class:`NetworkGuard`, so tests may use it freely."""
+    server = FakeModelServer(mode, **options).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 def scripted_json(text: str, **fields: Any) -> str:
     """A coach/mediator JSON answer, for scripts: ``scripted_json("I hear you.", draft=None)``."""
     return json.dumps({"text": text, **fields})
 
 
 __all__ = [
+    "FAKE_MODEL_MODES",
+    "FakeModelServer",
+    "fake_model_server",
     "Hang",
     "NetworkBlocked",
     "NetworkGuard",

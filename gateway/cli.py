@@ -103,3 +103,34 @@ def reviewer_token(
         raise typer.Exit(2)
     signer = TokenSigner(settings.signing_secret(), reviewer_ttl_seconds=settings.reviewer_token_ttl_seconds)
     typer.echo(signer.issue(name, Role.REVIEWER, ttl_seconds=ttl))
+
+
+@app.command()
+def doctor() -> None:
+    """Check the configured model backends once and print a verdict per role (exit 1: one is unusable)."""
+    from gateway.doctor import doctor_command
+
+    raise typer.Exit(doctor_command())
+
+
+dev = typer.Typer(help="Tools for developing against Accord (test servers).", no_args_is_help=True)
+app.add_typer(dev, name="dev")
+
+
+@dev.command("fake-model")
+def fake_model(
+    mode: Annotated[str, typer.Option(help="How the server misbehaves (see docs/models.md).")] = "good",
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8099,
+    delay: Annotated[float, typer.Option(help="Seconds slow-first-token waits.")] = 30.0,
+    retry_after: Annotated[float, typer.Option(help="The retry-after header http-429 sends.")] = 1.0,
+) -> None:
+    """Run a misbehaving OpenAI-compatible model server, to point ACCORD_MODEL at."""
+    from agents.fake_model import MODES, FakeModelServer
+
+    if mode not in MODES:
+        typer.echo(f"unknown mode {mode!r}; modes: {', '.join(MODES)}", err=True)
+        raise typer.Exit(2)
+    server = FakeModelServer(mode, host=host, port=port, delay=delay, retry_after=retry_after)
+    typer.echo(f"fake model ({mode}) on {server.base_url}\n  ACCORD_MODEL={server.model_value}", err=True)
+    server.serve_forever()
